@@ -1,0 +1,1 @@
+"""The engine: models, decoding, catalog, vector index, indexer, search. No Qt here."""
