@@ -1,0 +1,370 @@
+"""CLIP models: one spec string names a model; weights come from the Hugging Face cache.
+
+A spec is one of:
+
+* ``ARCH:PRETRAINED`` - an open_clip architecture and pretrained tag,
+  e.g. ``ViT-B-32:laion2b_s34b_b79k`` (the default);
+* ``hf-hub:ORG/REPO`` - a Hub repository in open_clip's layout;
+* ``local-dir:PATH`` - a folder holding ``open_clip_config.json`` and
+  ``open_clip_model.safetensors`` (the same layout, for offline use).
+
+Weights are fetched once into the standard Hugging Face cache (with a progress
+bar) and load offline afterwards. Checkpoints load only as safetensors or with
+``torch.load(weights_only=True)``: a pickle that needs code is refused.
+
+torch and open_clip are imported inside the functions that need them, so that
+``clipdesk status`` and the window's first paint never pay for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from clipdesk.core.errors import ClipDeskError, ModelUnavailable, UnsafeCheckpoint
+
+if TYPE_CHECKING:
+    import torch
+
+DEFAULT_SPEC = "ViT-B-32:laion2b_s34b_b79k"
+CONFIG_NAME = "open_clip_config.json"
+WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+# Good general-purpose choices, smallest first: (spec, what it is).
+KNOWN_SPECS: list[tuple[str, str]] = [
+    ("ViT-B-32:laion2b_s34b_b79k", "default; fast on a CPU, 600 MB"),
+    ("ViT-B-32:openai", "OpenAI's original CLIP, 600 MB"),
+    ("ViT-B-32:datacomp_xl_s13b_b90k", "better accuracy at the same speed, 600 MB"),
+    ("ViT-B-16:laion2b_s34b_b88k", "finer detail, about 4x slower, 600 MB"),
+    ("ViT-B-16:dfn2b", "strong accuracy for its size, 600 MB"),
+    ("ViT-L-14:laion2b_s32b_b82k", "large; best results, needs a GPU to index quickly, 1.7 GB"),
+    ("ViT-L-14:datacomp_xl_s13b_b90k", "large; best results, 1.7 GB"),
+]
+
+OFFLINE_HELP = (
+    "Connect to the internet once so ClipDesk can download it into the Hugging Face cache, "
+    "or point --model at a local model folder: --model local-dir:PATH "
+    "(a folder with open_clip_config.json and open_clip_model.safetensors)."
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec. ``text`` is the canonical string stored in the library."""
+
+    kind: str  # "pretrained" | "hf-hub" | "local-dir"
+    text: str
+    arch: str = ""
+    tag: str = ""
+    repo: str = ""
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> ModelSpec:
+        spec = (spec or "").strip()
+        if spec.startswith("local-dir:"):
+            raw = spec[len("local-dir:") :]
+            if not raw:
+                raise ClipDeskError("--model local-dir: needs a folder, e.g. local-dir:/models/clip")
+            path = Path(raw).expanduser().resolve()
+            return cls("local-dir", f"local-dir:{path}", path=path)
+        if spec.startswith("hf-hub:"):
+            repo = spec[len("hf-hub:") :].strip("/")
+            if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+                raise ClipDeskError(f"bad model spec {spec!r}: expected hf-hub:ORG/REPO")
+            return cls("hf-hub", f"hf-hub:{repo}", repo=repo)
+        arch, sep, tag = spec.partition(":")
+        if not sep or not arch or not tag:
+            raise ClipDeskError(
+                f"bad model spec {spec!r}: expected ARCH:PRETRAINED (e.g. {DEFAULT_SPEC}), "
+                "hf-hub:ORG/REPO or local-dir:PATH"
+            )
+        return cls("pretrained", f"{arch}:{tag}", arch=arch, tag=tag)
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe name for per-model files in the library."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", self.text).strip("_")
+        return safe[-120:]
+
+
+def choose_spec(explicit: str | None, library_spec: str | None = None) -> ModelSpec:
+    """``--model`` wins, then ``CLIPDESK_MODEL``, then the library's model, then the default."""
+    return ModelSpec.parse(
+        explicit or os.environ.get("CLIPDESK_MODEL") or library_spec or DEFAULT_SPEC
+    )
+
+
+# --------------------------------------------------------------------------- files
+
+
+@dataclass
+class ModelFiles:
+    """Everything needed to build a model without touching the network."""
+
+    spec: ModelSpec
+    weights: Path
+    model_name: str  # what open_clip.create_model gets: an arch or local-dir:FOLDER
+    create_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _pretrained_cfg(spec: ModelSpec) -> dict:
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(spec.arch, spec.tag)
+    if not cfg:
+        if spec.arch not in open_clip.list_models():
+            raise ClipDeskError(
+                f"unknown model architecture {spec.arch!r}; `clipdesk models` lists good choices"
+            )
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(spec.arch)) or "none"
+        raise ClipDeskError(f"unknown pretrained tag {spec.tag!r} for {spec.arch} (known: {tags})")
+    return cfg
+
+
+def _hub_location(spec: ModelSpec) -> tuple[str, list[str]]:
+    """The Hub repository and candidate weight file names (safest first) for a spec."""
+    if spec.kind == "hf-hub":
+        return spec.repo, list(WEIGHT_NAMES)
+    cfg = _pretrained_cfg(spec)
+    hub = cfg.get("hf_hub", "")
+    if not hub:
+        raise ClipDeskError(f"{spec.text} is only published outside the Hugging Face Hub; pick another")
+    repo, filename = os.path.split(hub.rstrip("/")) if hub.rstrip("/").count("/") > 1 else (hub.rstrip("/"), "")
+    names = list(WEIGHT_NAMES)
+    if filename and filename not in names:
+        names.append(filename)
+    return repo, names
+
+
+def _find_weights(folder: Path) -> Path | None:
+    for name in WEIGHT_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+    return found[0] if found else None
+
+
+def hub_reachable(timeout: float = 5.0) -> bool:
+    """A quick check that the Hub answers, so that offline fails at once, not after retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+        return True  # the proxy decides; let the download try
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_file(repo: str, names: list[str], download: bool, tqdm_class=None) -> Path:
+    """A cached file from ``repo`` (first of ``names`` that exists), downloading if allowed."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    for name in names:
+        try:
+            return Path(hf_hub_download(repo, name, local_files_only=True))
+        except (LocalEntryNotFoundError, EntryNotFoundError, FileNotFoundError):
+            continue
+    if not download:
+        raise ModelUnavailable(f"model files from {repo} are not downloaded yet")
+    if not hub_reachable():
+        raise ModelUnavailable(f"the Hugging Face Hub cannot be reached to download {repo}")
+    last: Exception | None = None
+    for name in names:
+        try:
+            return Path(hf_hub_download(repo, name, tqdm_class=tqdm_class))
+        except LocalEntryNotFoundError as exc:  # a subclass of EntryNotFoundError: offline
+            raise ModelUnavailable(f"{repo} could not be downloaded: {exc}") from exc
+        except (EntryNotFoundError, GatedRepoError) as exc:
+            last = exc
+            continue
+        except RepositoryNotFoundError as exc:
+            raise ClipDeskError(f"no model repository {repo!r} on the Hugging Face Hub") from exc
+        except Exception as exc:  # network down, DNS, proxy, TLS: all mean "offline" to the user
+            raise ModelUnavailable(f"{repo} could not be downloaded: {exc}") from exc
+    raise ClipDeskError(f"{repo} has no open_clip weights ({', '.join(names)}): {last}")
+
+
+def locate(spec: ModelSpec, download: bool = True, tqdm_class=None) -> ModelFiles:
+    """Find (and if allowed, fetch) a model's files. Raises ModelUnavailable when offline."""
+    if spec.kind == "local-dir":
+        folder = spec.path
+        assert folder is not None
+        if not folder.is_dir():
+            raise ClipDeskError(f"model folder not found: {folder}")
+        if not (folder / CONFIG_NAME).is_file():
+            raise ClipDeskError(f"model folder {folder} has no {CONFIG_NAME}")
+        weights = _find_weights(folder)
+        if weights is None:
+            raise ClipDeskError(f"model folder {folder} has no weights (open_clip_model.safetensors)")
+        return ModelFiles(spec, weights, f"local-dir:{folder}")
+
+    repo, names = _hub_location(spec)
+    try:
+        if spec.kind == "hf-hub":
+            config = _hub_file(repo, [CONFIG_NAME], download, tqdm_class)
+            weights = _hub_file(repo, names, download, tqdm_class)
+            # The config and the weights sit side by side in the cache's snapshot folder.
+            return ModelFiles(spec, weights, f"local-dir:{config.parent}")
+        weights = _hub_file(repo, names, download, tqdm_class)
+    except ModelUnavailable as exc:
+        raise ModelUnavailable(
+            f"model {spec.text} is not on this computer and could not be downloaded. {OFFLINE_HELP}"
+        ) from exc
+    cfg = _pretrained_cfg(spec)
+    preprocess = {k: cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in cfg}
+    kwargs = {"force_quick_gelu": bool(cfg.get("quick_gelu")), "force_preprocess_cfg": preprocess}
+    return ModelFiles(spec, weights, spec.arch, kwargs)
+
+
+def is_cached(spec: ModelSpec) -> bool:
+    try:
+        locate(spec, download=False)
+        return True
+    except ClipDeskError:
+        return False
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def pick_device(requested: str = "auto") -> str:
+    import torch
+
+    requested = (requested or "auto").lower()
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ClipDeskError("--device cuda: no CUDA GPU is available here (try --device cpu)")
+    if requested == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise ClipDeskError("--device mps: Apple's Metal backend is not available here")
+    if requested not in ("cpu", "cuda", "mps") and not requested.startswith("cuda:"):
+        raise ClipDeskError(f"unknown device {requested!r}: use auto, cpu, cuda or mps")
+    return requested
+
+
+def _load_weights(model, weights: Path) -> None:
+    import pickle
+
+    import open_clip
+
+    try:
+        open_clip.load_checkpoint(model, str(weights), strict=True, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UnsafeCheckpoint(
+            f"refused to load {weights}: the checkpoint contains pickled code, which could run "
+            "anything on this computer. Use a safetensors file (open_clip_model.safetensors)."
+        ) from exc
+    except Exception as exc:
+        raise ClipDeskError(f"cannot load model weights {weights}: {exc}") from exc
+
+
+class Encoder:
+    """A loaded CLIP model: embeds preprocessed image batches and texts into unit vectors.
+
+    ``image_calls`` counts images run through the image tower (tests use it to prove
+    that renames and moves do not run CLIP).
+    """
+
+    def __init__(self, spec: ModelSpec, model, preprocess, tokenizer, device: str):
+        import torch
+
+        self.spec = spec
+        self.model = model
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.device = device
+        self.image_calls = 0
+        self.text_calls = 0
+        self._lock = threading.Lock()
+        size = model.visual.image_size
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        with torch.inference_mode():
+            probe = model.encode_text(tokenizer(["probe"]).to(device))
+        self.dim = int(probe.shape[-1])
+
+    def encode_images(self, batch: torch.Tensor) -> np.ndarray:
+        """(N, 3, H, W) preprocessed tensor -> (N, dim) float32 unit vectors."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            out = self.model.encode_image(batch.to(self.device), normalize=True)
+            self.image_calls += int(batch.shape[0])
+        return out.float().cpu().numpy()
+
+    def encode_pil(self, images: list) -> np.ndarray:
+        import torch
+
+        return self.encode_images(torch.stack([self.preprocess(im) for im in images]))
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with self._lock, torch.inference_mode():
+            tokens = self.tokenizer(list(texts)).to(self.device)
+            out = self.model.encode_text(tokens, normalize=True)
+            self.text_calls += len(texts)
+        return out.float().cpu().numpy()
+
+
+def load(spec: ModelSpec, device: str = "auto", download: bool = True, tqdm_class=None) -> Encoder:
+    """Locate (downloading once if needed) and build a model, ready for inference."""
+    import open_clip
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    files = locate(spec, download=download, tqdm_class=tqdm_class)
+    dev = pick_device(device)
+    try:
+        model = open_clip.create_model(
+            files.model_name,
+            load_weights=False,
+            pretrained_text=False,
+            pretrained_image=False,
+            **files.create_kwargs,
+        )
+    except Exception as exc:
+        raise ClipDeskError(f"cannot build model {spec.text}: {exc}") from exc
+    _load_weights(model, files.weights)
+    model.eval().to(dev)
+    preprocess = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), is_train=False)
+    tokenizer = open_clip.get_tokenizer(files.model_name)
+    return Encoder(spec, model, preprocess, tokenizer, dev)
+
+
+def save_local_dir(model, model_cfg: dict, folder: Path, preprocess_cfg: dict | None = None) -> Path:
+    """Write a model in the ``local-dir`` layout (config JSON + safetensors)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg or {}}
+    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2), encoding="utf-8")
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHT_NAMES[0]))
+    return folder

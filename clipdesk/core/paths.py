@@ -1,0 +1,30 @@
+"""Where ClipDesk keeps its data: one place, with overrides.
+
+Precedence: an explicit argument (``--library``), then ``CLIPDESK_LIBRARY``,
+then the platform's user data folder (``~/.local/share/ClipDesk`` on Linux,
+``~/Library/Application Support/ClipDesk`` on macOS, ``%LOCALAPPDATA%\\ClipDesk`` on
+Windows). Model weights live in the standard Hugging Face cache, shared with
+other tools.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "ClipDesk"
+
+
+def library_dir(explicit: str | os.PathLike | None = None) -> Path:
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    env = os.environ.get("CLIPDESK_LIBRARY")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def log_dir() -> Path:
+    return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
