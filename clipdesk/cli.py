@@ -1,0 +1,403 @@
+"""The ``clipdesk`` command line: one face on the core engine.
+
+Errors the user can fix print one line and exit 2; anything unexpected goes to the log
+file with its traceback and exits 1. Ctrl-C exits 130 after keeping finished work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import logging.handlers
+import os
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from clipdesk import __version__
+from clipdesk.core.errors import ClipDeskError
+from clipdesk.core.paths import library_dir, log_dir
+
+log = logging.getLogger("clipdesk")
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _setup_logging(verbose: bool) -> Path | None:
+    """Everything (including open_clip's chatter) to the log file; warnings to stderr if -v."""
+    folder = Path(os.environ.get("CLIPDESK_LOG_DIR") or log_dir())
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    path = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "clipdesk.log"
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3,
+                                                       encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    except OSError:
+        root.addHandler(logging.NullHandler())
+    if verbose:
+        err = logging.StreamHandler()
+        err.setLevel(logging.INFO)
+        err.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(err)
+    return path
+
+
+def _open_library(args, must_exist: bool = False):
+    from clipdesk.core.library import Library
+
+    folder = library_dir(args.library)
+    if must_exist and not Library.exists(folder):
+        raise ClipDeskError(f"no library at {folder} yet: run `clipdesk index FOLDER` first")
+    return Library(folder)
+
+
+def _encoder_for(args, library=None):
+    """Load the model: --model, CLIPDESK_MODEL, the library's model, then the default."""
+    from clipdesk.core import models
+
+    spec = models.choose_spec(args.model, library.model_spec if library else None)
+    print(f"Loading model {spec.text} ...", file=sys.stderr)
+    return models.load(spec, device=args.device)
+
+
+def _searcher(args):
+    from clipdesk.core import models
+    from clipdesk.core.search import Searcher
+
+    library = _open_library(args, must_exist=True)
+    spec = models.choose_spec(args.model, library.model_spec)
+    row = library.model_row(spec)
+    if row is None or library.catalog.indexed_count(row) == 0:
+        raise ClipDeskError(
+            f"the library has no photos indexed with {spec.text}: run `clipdesk index` "
+            f"(with --model {spec.text} if that is the model you want)"
+        )
+
+    def encoder():
+        enc = models.load(spec, device=args.device)
+        if enc.dim != row.dim:
+            raise ClipDeskError(f"model {spec.text} no longer matches the library's index")
+        return enc
+
+    return Searcher(library, row, encoder)
+
+
+def _date(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def _end_of_day(text: str) -> float:
+    stamp = _date(text)
+    return stamp + 86399.999 if len(text.strip()) <= 10 else stamp
+
+
+def _print_hits(hits, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([{"path": h.path, "score": round(h.score, 6)} for h in hits], indent=1))
+    else:
+        for h in hits:
+            print(f"{h.score:.4f}\t{h.path}")
+
+
+def _filters(args):
+    from clipdesk.core.search import Filters
+
+    folder = Path(args.folder).expanduser() if args.folder else None
+    if folder is not None and not folder.is_dir():
+        raise ClipDeskError(f"--folder: not a folder: {folder}")
+    return Filters(folder, args.after, args.before, args.min_score)
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_index(args) -> int:
+    from clipdesk.core.indexer import Indexer
+
+    folders = [Path(f).expanduser() for f in args.folders]
+    for f in folders:
+        if not f.is_dir():
+            raise ClipDeskError(f"not a folder: {f}")
+    library = _open_library(args)
+    if not folders and not library.catalog.roots():
+        raise ClipDeskError("the library has no folders yet: clipdesk index FOLDER...")
+    encoder = _encoder_for(args, library)
+    indexer = Indexer(library, encoder, workers=args.workers, batch_size=args.batch_size)
+    report = indexer.run(folders or None)
+    for msg in report.folder_errors:
+        print(f"warning: {msg}", file=sys.stderr)
+    for path, reason in report.failed:
+        print(f"skipped: {path}: {reason}", file=sys.stderr)
+    print(report.summary())
+    if report.interrupted:
+        print("Run `clipdesk index` again to continue where it stopped.")
+        return 130
+    return 0
+
+
+def cmd_search(args) -> int:
+    searcher = _searcher(args)
+    vector = searcher.query_vector([args.text], args.like or [], args.negative or [])
+    _print_hits(searcher.search(vector, args.n, _filters(args)), args.json)
+    return 0
+
+
+def cmd_similar(args) -> int:
+    searcher = _searcher(args)
+    image = Path(args.image).expanduser().resolve()
+    vector = searcher.query_vector(args.text or [], [image], args.negative or [])
+    _print_hits(searcher.search(vector, args.n, _filters(args), exclude={str(image)}), args.json)
+    return 0
+
+
+def cmd_tags(args) -> int:
+    from clipdesk.core import tags
+
+    searcher = _searcher(args)
+    labels = sorted(set(tags.vocabulary()) | set(searcher.catalog.labels()))
+    vectors = tags.label_vectors(searcher.catalog, searcher.model, lambda: searcher.encoder, labels)
+    ranked = tags.rank(searcher.image_vector(Path(args.image).expanduser()), labels, vectors, args.n)
+    if args.json:
+        print(json.dumps([{"label": t, "score": round(s, 6)} for t, s in ranked], indent=1))
+    else:
+        for label, score in ranked:
+            print(f"{score:.4f}\t{label}")
+    return 0
+
+
+def cmd_labels(args) -> int:
+    library = _open_library(args)
+    texts = [t.strip() for t in args.texts if t.strip()]
+    if args.action == "add":
+        if not texts:
+            raise ClipDeskError("labels add: give at least one label")
+        library.catalog.add_labels(texts)
+    elif args.action == "remove":
+        library.catalog.remove_labels(texts)
+    for label in library.catalog.labels():
+        print(label)
+    return 0
+
+
+def cmd_status(args) -> int:
+    from clipdesk.core.library import Library
+
+    folder = library_dir(args.library)
+    if not Library.exists(folder):
+        info = {"library": str(folder), "model": None, "indexed": 0, "pending": 0,
+                "failed": [], "roots": [], "sizes": {}}
+    else:
+        from clipdesk.core.models import choose_spec
+
+        library = Library(folder)
+        cat = library.catalog
+        spec = choose_spec(args.model, library.model_spec)
+        row = library.model_row(spec)
+        counts = cat.counts(row.id if row else None)
+        roots = []
+        for rid, path in cat.roots():
+            c = counts.get(rid, {"indexed": 0, "pending": 0, "failed": 0})
+            roots.append({"path": str(path), **c, "online": path.is_dir()})
+        info = {
+            "library": str(folder),
+            "model": spec.text,
+            "indexed": sum(r["indexed"] for r in roots),
+            "pending": sum(r["pending"] for r in roots),
+            "failed": [{"path": p, "reason": r} for p, r in cat.failures()],
+            "roots": roots,
+            "sizes": library.size_on_disk(),
+        }
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    print(f"Library: {info['library']}")
+    print(f"Model:   {info['model'] or '(none yet)'}")
+    for r in info["roots"]:
+        where = "" if r["online"] else "  (folder not found)"
+        print(f"  {r['path']}: {r['indexed']} indexed, {r['pending']} pending, "
+              f"{r['failed']} failed{where}")
+    print(f"Total:   {info['indexed']} indexed, {info['pending']} pending, "
+          f"{len(info['failed'])} failed")
+    if info["sizes"]:
+        mib = {k: v / 2**20 for k, v in info["sizes"].items()}
+        print("On disk: " + ", ".join(f"{k} {v:.1f} MiB" for k, v in mib.items()))
+    if info["failed"]:
+        print("Failed photos:")
+        for f in info["failed"]:
+            print(f"  {f['path']}: {f['reason']}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from clipdesk.core import models
+
+    if args.download:
+        spec = models.ModelSpec.parse(args.download)
+        models.locate(spec, download=True)
+        print(f"{spec.text} is ready for offline use.")
+        return 0
+    current = models.choose_spec(args.model, None).text
+    specs = [s for s, _ in models.KNOWN_SPECS]
+    if current not in specs:
+        specs.insert(0, current)
+    notes = dict(models.KNOWN_SPECS)
+    for spec_text in specs:
+        spec = models.ModelSpec.parse(spec_text)
+        cached = "cached" if models.is_cached(spec) else "not downloaded"
+        mark = "*" if spec_text == current else " "
+        print(f"{mark} {spec_text:34s} {cached:15s} {notes.get(spec_text, '')}")
+    print("\n* = the model used when no --model is given. Also: hf-hub:ORG/REPO, local-dir:PATH")
+    return 0
+
+
+def cmd_selftest(args) -> int:
+    """Load the model, embed a generated image and a text, round-trip a temporary library."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from clipdesk.core import models
+    from clipdesk.core.indexer import Indexer
+    from clipdesk.core.library import Library
+    from clipdesk.core.search import Searcher
+
+    def step(name: str, ok: bool, detail: str = "") -> bool:
+        print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}")
+        return ok
+
+    spec = models.choose_spec(args.model, None)
+    try:
+        encoder = models.load(spec, device=args.device)
+    except ClipDeskError as exc:
+        step(f"load model {spec.text}", False, str(exc))
+        return 1
+    good = step(f"load model {spec.text}", True, f"{encoder.dim}-d on {encoder.device}")
+    with tempfile.TemporaryDirectory(prefix="clipdesk-selftest-") as tmp:
+        photos = Path(tmp) / "photos"
+        photos.mkdir()
+        for i, colour in enumerate(["red", "green", "blue"]):
+            im = Image.new("RGB", (320, 240), "white")
+            ImageDraw.Draw(im).ellipse((60, 40, 260, 200), fill=colour)
+            im.save(photos / f"{i}-{colour}.jpg", quality=90)
+        image_vec = encoder.encode_pil([Image.open(photos / "0-red.jpg")])[0]
+        text_vec = encoder.encode_texts(["a red circle"])[0]
+        good &= step("embed an image and a text",
+                     bool(np.isfinite(image_vec).all() and np.isfinite(text_vec).all()
+                          and abs(np.linalg.norm(image_vec) - 1) < 1e-3))
+        library = Library(Path(tmp) / "library")
+        report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+        good &= step("index a temporary library", report.embedded == 3 and not report.failed,
+                     f"{report.embedded} photos")
+        library.close()
+        reopened = Library(Path(tmp) / "library")
+        searcher = Searcher(reopened, reopened.model_row(spec), lambda: encoder)
+        hits = searcher.search(searcher.query_vector(["a red circle"]), 3)
+        good &= step("search the reopened library", len(hits) == 3, hits[0].path if hits else "")
+        reopened.close()
+    print("selftest passed" if good else "selftest FAILED")
+    return 0 if good else 1
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--library", metavar="DIR", help="library folder (default: $CLIPDESK_LIBRARY "
+                        "or the user data folder)")
+    common.add_argument("--model", metavar="SPEC", help="ARCH:PRETRAINED, hf-hub:ORG/REPO or "
+                        "local-dir:PATH (default: $CLIPDESK_MODEL, the library's model, "
+                        "ViT-B-32:laion2b_s34b_b79k)")
+    common.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    common.add_argument("-v", "--verbose", action="store_true", help="log to stderr too")
+
+    query = argparse.ArgumentParser(add_help=False)
+    query.add_argument("-n", type=int, default=20, help="number of results (default 20)")
+    query.add_argument("--min-score", type=float, help="leave out results scoring below this")
+    query.add_argument("--folder", metavar="DIR", help="only photos under this folder")
+    query.add_argument("--after", type=_date, metavar="DATE", help="taken on or after (YYYY-MM-DD)")
+    query.add_argument("--before", type=_end_of_day, metavar="DATE", help="taken on or before")
+    query.add_argument("--not", dest="negative", action="append", metavar="TEXT",
+                       help="push results away from this text (repeatable)")
+    query.add_argument("--json", action="store_true", help="print JSON")
+
+    parser = argparse.ArgumentParser(
+        prog="clipdesk", parents=[common],
+        description="Find photos by what they show. Without a command, opens the app.")
+    parser.add_argument("--version", action="version", version=f"clipdesk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", parents=[common], help="add folders and index their photos")
+    p.add_argument("folders", nargs="*", metavar="FOLDER", help="folders to add (default: all)")
+    p.add_argument("--workers", type=int, help="decoding threads (default: cores, at most 4)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per model call")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", parents=[common, query], help="find photos by text")
+    p.add_argument("text")
+    p.add_argument("--like", action="append", metavar="IMAGE", help="and like this image")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("similar", parents=[common, query], help="find photos like an image")
+    p.add_argument("image")
+    p.add_argument("--text", action="append", metavar="TEXT", help="and matching this text")
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("tags", parents=[common], help="describe a photo with labels")
+    p.add_argument("image")
+    p.add_argument("-n", type=int, default=10, help="number of labels (default 10)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tags)
+
+    p = sub.add_parser("labels", parents=[common], help="your own tag labels: list, add, remove")
+    p.add_argument("action", choices=["list", "add", "remove"], nargs="?", default="list")
+    p.add_argument("texts", nargs="*", metavar="LABEL")
+    p.set_defaults(func=cmd_labels)
+
+    p = sub.add_parser("status", parents=[common], help="folders, counts, failures (no model)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("models", parents=[common], help="known models and which are downloaded")
+    p.add_argument("--download", metavar="SPEC", help="download a model now for offline use")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("selftest", parents=[common], help="check the model and a library work")
+    p.set_defaults(func=cmd_selftest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    log_path = _setup_logging(args.verbose)
+    for name in ("n", "workers", "batch_size"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    try:
+        return args.func(args)
+    except ClipDeskError as exc:
+        log.error("%s", exc)
+        print(f"clipdesk: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        log.exception("unexpected error")
+        where = f" (details in {log_path})" if log_path else ""
+        print(f"clipdesk: unexpected error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        return 1

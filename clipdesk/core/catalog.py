@@ -1,0 +1,366 @@
+"""The library folder and its SQLite catalog. The layout is written down here, once.
+
+Library folder (``--library DIR``, ``CLIPDESK_LIBRARY`` or the user data folder)::
+
+    catalog.sqlite3            the truth: roots, files, embeddings, labels (schema below)
+    catalog.sqlite3-wal/-shm   SQLite's write-ahead log (readers keep reading while one writer writes)
+    index/<model>.usearch      derived usearch vector index per model; rebuilt from the
+                               catalog's embeddings (no CLIP run) when missing, stale or corrupt
+    thumbnails/<h2>/<hash>.jpg thumbnail cache keyed by content hash (moves keep their thumbnail)
+
+Schema (``PRAGMA user_version`` = SCHEMA_VERSION; MIGRATIONS[i] takes version i to i+1)::
+
+    meta(key PRIMARY KEY, value)             'model': the library's model spec;
+                                             'version': bumped by every write that changes
+                                             which files have which vectors
+    roots(id, path UNIQUE, added_at)         folders the user added (never nested)
+    files(id, root_id -> roots, path UNIQUE, size, mtime_ns,
+          hash,                              blake2b-128 of the bytes, hex; NULL until read
+          taken_at,                          EXIF DateTimeOriginal as a Unix time, or NULL
+          width, height,                     as displayed (EXIF orientation applied)
+          status,                            'pending' | 'ok' | 'failed'
+          reason, updated_at)                failure reason, one line
+    models(id, spec UNIQUE, dim,
+           index_version, index_size, index_mtime_ns)  what the saved usearch file reflects
+    embeddings(model_id, hash, vector)       float16 unit vector per content hash and model,
+                                             so a renamed or moved photo keeps its embedding
+    labels(text PRIMARY KEY, added_at)       tag labels the user added
+    text_cache(model_id, text, vector)       cached label/prompt embeddings (float16)
+
+A file is *indexed* for a model when its status is 'ok' and an embedding exists for its
+hash; *pending* when neither indexed nor failed. The usearch keys are ``files.id``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clipdesk.core.errors import LibraryError
+
+SCHEMA_VERSION = 1
+CATALOG_NAME = "catalog.sqlite3"
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE roots (
+        id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, added_at REAL NOT NULL);
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+        path TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+        hash TEXT, taken_at REAL, width INTEGER, height INTEGER,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'ok', 'failed')),
+        reason TEXT, updated_at REAL NOT NULL);
+    CREATE INDEX files_root ON files(root_id);
+    CREATE INDEX files_hash ON files(hash);
+    CREATE TABLE models (
+        id INTEGER PRIMARY KEY, spec TEXT NOT NULL UNIQUE, dim INTEGER NOT NULL,
+        index_version INTEGER NOT NULL DEFAULT -1,
+        index_size INTEGER NOT NULL DEFAULT -1, index_mtime_ns INTEGER NOT NULL DEFAULT -1);
+    CREATE TABLE embeddings (
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        hash TEXT NOT NULL, vector BLOB NOT NULL,
+        PRIMARY KEY (model_id, hash)) WITHOUT ROWID;
+    CREATE TABLE labels (text TEXT PRIMARY KEY, added_at REAL NOT NULL);
+    CREATE TABLE text_cache (
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        text TEXT NOT NULL, vector BLOB NOT NULL,
+        PRIMARY KEY (model_id, text)) WITHOUT ROWID;
+    INSERT INTO meta VALUES ('version', '0');
+    """,
+]
+
+
+@dataclass
+class FileRow:
+    id: int
+    root_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str | None
+    taken_at: float | None
+    width: int | None
+    height: int | None
+    status: str
+    reason: str | None
+
+
+@dataclass
+class ModelRow:
+    id: int
+    spec: str
+    dim: int
+    index_version: int
+    index_size: int
+    index_mtime_ns: int
+
+
+def to_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float16).tobytes()
+
+
+def from_blobs(blobs: list[bytes], dim: int) -> np.ndarray:
+    """float16 blobs -> (N, dim) float32 array."""
+    if not blobs:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(-1, dim).astype(np.float32)
+
+
+class Catalog:
+    """The SQLite catalog. One connection per thread; writes go through ``write()``."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.path = self.folder / CATALOG_NAME
+        self._local = threading.local()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryError(f"cannot create the library folder {self.folder}: {exc.strerror}") from exc
+        self._migrate()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.DatabaseError as exc:
+                raise LibraryError(f"cannot open the library catalog {self.path}: {exc}") from exc
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def write(self, changes_vectors: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction. ``changes_vectors`` bumps the version that marks indexes stale."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            if changes_vectors:
+                db.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _migrate(self) -> None:
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise LibraryError(f"{self.path} is not a ClipDesk catalog ({exc})") from exc
+        if version > SCHEMA_VERSION:
+            raise LibraryError(
+                f"the library at {self.folder} was written by a newer ClipDesk (catalog schema "
+                f"{version}, this version reads up to {SCHEMA_VERSION}); update ClipDesk to use it"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            with self.write(changes_vectors=False) as db:
+                for statement in MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {step + 1}")
+
+    # ------------------------------------------------------------------ meta
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.write(changes_vectors=False) as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    @property
+    def version(self) -> int:
+        return int(self.get_meta("version", "0") or 0)
+
+    # ------------------------------------------------------------------ roots
+
+    def roots(self) -> list[tuple[int, Path]]:
+        rows = self.db.execute("SELECT id, path FROM roots ORDER BY path").fetchall()
+        return [(rid, Path(p)) for rid, p in rows]
+
+    def add_root(self, folder: Path) -> int:
+        """Add a folder; a folder inside an existing root is that root, and roots inside a new
+        folder are folded into it (their photos keep their embeddings)."""
+        folder = Path(folder)
+        for rid, root in self.roots():
+            if folder == root or folder.is_relative_to(root):
+                return rid
+        with self.write(changes_vectors=False) as db:
+            rid = db.execute(
+                "INSERT INTO roots (path, added_at) VALUES (?, ?)", (str(folder), time.time())
+            ).lastrowid
+            for old_id, root in self.roots():
+                if old_id != rid and root.is_relative_to(folder):
+                    db.execute("UPDATE files SET root_id = ? WHERE root_id = ?", (rid, old_id))
+                    db.execute("DELETE FROM roots WHERE id = ?", (old_id,))
+        return rid
+
+    def remove_root(self, folder: Path) -> list[int]:
+        """Forget a root and its photos' rows; returns the removed file ids."""
+        with self.write() as db:
+            row = db.execute("SELECT id FROM roots WHERE path = ?", (str(folder),)).fetchone()
+            if row is None:
+                return []
+            ids = [r[0] for r in db.execute("SELECT id FROM files WHERE root_id = ?", row)]
+            db.execute("DELETE FROM roots WHERE id = ?", row)
+        return ids
+
+    # ------------------------------------------------------------------ files
+
+    def files_in_root(self, root_id: int) -> dict[str, FileRow]:
+        rows = self.db.execute("SELECT * FROM files WHERE root_id = ?", (root_id,)).fetchall()
+        return {r[2]: FileRow(*r[:11]) for r in rows}
+
+    def file_by_path(self, path: str) -> FileRow | None:
+        row = self.db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
+        return FileRow(*row[:11]) if row else None
+
+    def files_by_ids(self, ids: list[int]) -> dict[int, FileRow]:
+        out: dict[int, FileRow] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"SELECT * FROM files WHERE id IN ({marks})", chunk):
+                out[r[0]] = FileRow(*r[:11])
+        return out
+
+    # ------------------------------------------------------------------ models & vectors
+
+    def model(self, spec: str, dim: int | None = None) -> ModelRow | None:
+        """The model's row; created when ``dim`` is given."""
+        row = self.db.execute("SELECT * FROM models WHERE spec = ?", (spec,)).fetchone()
+        if row is None and dim is not None:
+            with self.write(changes_vectors=False) as db:
+                db.execute("INSERT OR IGNORE INTO models (spec, dim) VALUES (?, ?)", (spec, dim))
+            row = self.db.execute("SELECT * FROM models WHERE spec = ?", (spec,)).fetchone()
+        return ModelRow(*row) if row else None
+
+    def has_embedding(self, model_id: int, hash_: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM embeddings WHERE model_id = ? AND hash = ?", (model_id, hash_)
+        ).fetchone()
+        return row is not None
+
+    def embedding(self, model: ModelRow, hash_: str) -> np.ndarray | None:
+        row = self.db.execute(
+            "SELECT vector FROM embeddings WHERE model_id = ? AND hash = ?", (model.id, hash_)
+        ).fetchone()
+        return from_blobs([row[0]], model.dim)[0] if row else None
+
+    def indexed_vectors(self, model: ModelRow) -> tuple[np.ndarray, np.ndarray]:
+        """(file ids, vectors) of every indexed file: what the usearch index must hold."""
+        rows = self.db.execute(
+            "SELECT f.id, e.vector FROM files f JOIN embeddings e "
+            "ON e.model_id = ? AND e.hash = f.hash WHERE f.status = 'ok' ORDER BY f.id",
+            (model.id,),
+        ).fetchall()
+        keys = np.array([r[0] for r in rows], dtype=np.uint64)
+        return keys, from_blobs([r[1] for r in rows], model.dim)
+
+    def indexed_count(self, model: ModelRow) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM files f JOIN embeddings e ON e.model_id = ? AND e.hash = f.hash "
+            "WHERE f.status = 'ok'",
+            (model.id,),
+        ).fetchone()[0]
+
+    def record_index_saved(self, model: ModelRow, version: int, size: int, mtime_ns: int) -> None:
+        with self.write(changes_vectors=False) as db:
+            db.execute(
+                "UPDATE models SET index_version = ?, index_size = ?, index_mtime_ns = ? WHERE id = ?",
+                (version, size, mtime_ns, model.id),
+            )
+
+    def drop_orphan_embeddings(self, model: ModelRow) -> int:
+        with self.write(changes_vectors=False) as db:
+            cur = db.execute(
+                "DELETE FROM embeddings WHERE model_id = ? AND hash NOT IN "
+                "(SELECT hash FROM files WHERE hash IS NOT NULL)",
+                (model.id,),
+            )
+            return cur.rowcount
+
+    # ------------------------------------------------------------------ status
+
+    def counts(self, model_id: int | None) -> dict[int, dict[str, int]]:
+        """Per root id: indexed, pending and failed counts for a model."""
+        rows = self.db.execute(
+            "SELECT f.root_id, "
+            "SUM(f.status = 'ok' AND e.hash IS NOT NULL), SUM(f.status = 'failed'), COUNT(*) "
+            "FROM files f LEFT JOIN embeddings e ON e.model_id = ? AND e.hash = f.hash "
+            "GROUP BY f.root_id",
+            (model_id if model_id is not None else -1,),
+        ).fetchall()
+        out = {}
+        for rid, indexed, failed, total in rows:
+            indexed, failed = int(indexed or 0), int(failed or 0)
+            out[rid] = {"indexed": indexed, "failed": failed, "pending": total - indexed - failed}
+        return out
+
+    def failures(self) -> list[tuple[str, str]]:
+        rows = self.db.execute(
+            "SELECT path, reason FROM files WHERE status = 'failed' ORDER BY path"
+        ).fetchall()
+        return [(p, r or "unknown error") for p, r in rows]
+
+    # ------------------------------------------------------------------ labels & text cache
+
+    def labels(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT text FROM labels ORDER BY text")]
+
+    def add_labels(self, texts: list[str]) -> None:
+        with self.write(changes_vectors=False) as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO labels VALUES (?, ?)", [(t, time.time()) for t in texts]
+            )
+
+    def remove_labels(self, texts: list[str]) -> int:
+        with self.write(changes_vectors=False) as db:
+            return db.executemany("DELETE FROM labels WHERE text = ?", [(t,) for t in texts]).rowcount
+
+    def cached_texts(self, model: ModelRow, texts: list[str]) -> dict[str, np.ndarray]:
+        out = {}
+        for start in range(0, len(texts), 900):
+            chunk = texts[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for text, blob in self.db.execute(
+                f"SELECT text, vector FROM text_cache WHERE model_id = ? AND text IN ({marks})",
+                [model.id, *chunk],
+            ):
+                out[text] = from_blobs([blob], model.dim)[0]
+        return out
+
+    def cache_texts(self, model: ModelRow, vectors: dict[str, np.ndarray]) -> None:
+        with self.write(changes_vectors=False) as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO text_cache VALUES (?, ?, ?)",
+                [(model.id, t, to_blob(v)) for t, v in vectors.items()],
+            )

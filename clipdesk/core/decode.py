@@ -1,0 +1,137 @@
+"""Reading a photo once: content hash, header facts, a reduced RGB image and its thumbnail.
+
+JPEGs are decoded with DCT scaling (PIL ``draft``) at the smallest size that still covers
+the model's input, so a 12 MP photo costs a fraction of a full decode. EXIF orientation is
+applied and every PIL mode ends as RGB (transparency is composited onto white).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 150_000_000  # larger is treated as a decompression bomb
+THUMB_SIZE = 320  # long side of cached thumbnails, pixels
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+class DecodeError(Exception):
+    """A photo that cannot be used; the message is the one-line reason shown to the user."""
+
+
+@dataclass
+class Photo:
+    hash: str
+    width: int  # as displayed, after EXIF orientation
+    height: int
+    taken_at: float | None
+    image: Image.Image | None = None  # RGB, reduced; None when pixels were not asked for
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError as exc:
+        raise DecodeError("is a folder, not a photo") from exc
+    except OSError as exc:
+        raise DecodeError(f"cannot read: {exc.strerror or exc}") from exc
+
+
+def _taken_at(exif: Image.Exif) -> float | None:
+    raw = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)  # DateTimeOriginal, DateTime
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.strptime(raw.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode to RGB: 16-bit and float scaled, transparency composited onto white."""
+    if im.mode == "RGB":
+        return im
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        arr = np.asarray(im, dtype=np.float32)
+        if im.mode.startswith("I;16"):
+            arr = arr / 257.0
+        else:
+            lo, hi = float(arr.min()), float(arr.max())
+            arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def decode(data: bytes, min_side: int | None) -> Photo:
+    """Header facts, plus an RGB image whose short side is at least ``min_side`` (when given)."""
+    digest = content_hash(data)
+    if not data:
+        raise DecodeError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            width, height = im.size
+            if width * height > MAX_PIXELS:
+                raise DecodeError(
+                    f"image too large ({width}x{height}, over {MAX_PIXELS // 1_000_000} megapixels)"
+                )
+            try:
+                exif = im.getexif()
+                orientation = exif.get(0x0112, 1)
+                taken_at = _taken_at(exif)
+            except Exception:  # broken EXIF must not cost the photo
+                exif, orientation, taken_at = None, 1, None
+            if orientation in (5, 6, 7, 8):
+                width, height = height, width
+            photo = Photo(digest, width, height, taken_at)
+            if min_side is None:
+                return photo
+            if im.format == "JPEG":
+                im.draft("RGB", (min_side, min_side))
+            im.load()
+            if exif is not None and orientation != 1:
+                try:
+                    im = ImageOps.exif_transpose(im)
+                except Exception:
+                    pass
+            photo.image = to_rgb(im)
+            return photo
+    except DecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecodeError("image too large (decompression bomb guard)") from exc
+    except UnidentifiedImageError as exc:
+        raise DecodeError("not an image, or a format ClipDesk cannot read") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        raise DecodeError(f"damaged image: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+
+
+def save_thumbnail(image: Image.Image, path: Path) -> None:
+    """Write a JPEG thumbnail atomically (temp file then rename)."""
+    thumb = image.copy()
+    thumb.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    thumb.save(tmp, "JPEG", quality=85)
+    os.replace(tmp, path)

@@ -1,0 +1,76 @@
+"""A library folder opened for use: the catalog, the per-model vector indexes, thumbnails."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from clipdesk.core.catalog import CATALOG_NAME, Catalog, ModelRow
+from clipdesk.core.errors import LibraryError
+from clipdesk.core.models import ModelSpec
+from clipdesk.core.vectors import VectorIndex, index_path, open_index
+
+log = logging.getLogger(__name__)
+
+
+class Library:
+    """One library folder. Only one object per process writes (the indexer); readers share it."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise LibraryError(f"the library path {self.folder} is a file, not a folder")
+        self.catalog = Catalog(self.folder)
+        self._indexes: dict[str, VectorIndex] = {}
+
+    @staticmethod
+    def exists(folder: Path) -> bool:
+        return (Path(folder) / CATALOG_NAME).is_file()
+
+    def thumbnail_path(self, hash_: str) -> Path:
+        return self.folder / "thumbnails" / hash_[:2] / f"{hash_}.jpg"
+
+    @property
+    def model_spec(self) -> str | None:
+        return self.catalog.get_meta("model")
+
+    def model_row(self, spec: ModelSpec, dim: int | None = None) -> ModelRow | None:
+        return self.catalog.model(spec.text, dim)
+
+    def vectors(self, model: ModelRow, persist: bool = False) -> VectorIndex:
+        """The model's vector index; healed from the catalog if the file is not trustworthy.
+        ``persist`` (the writer only) saves a healed index back to disk."""
+        index = self._indexes.get(model.spec)
+        if index is None:
+            path = index_path(self.folder, ModelSpec.parse(model.spec).slug)
+            index, rebuilt = open_index(self.catalog, model, path)
+            if rebuilt and persist:
+                self.save_vectors(model, index)
+            self._indexes[model.spec] = index
+        return index
+
+    def save_vectors(self, model: ModelRow, index: VectorIndex | None = None) -> None:
+        """Save atomically and record what the file reflects; a failed save keeps the old file."""
+        index = index or self._indexes.get(model.spec)
+        if index is None:
+            return
+        version = self.catalog.version
+        path = index_path(self.folder, ModelSpec.parse(model.spec).slug)
+        try:
+            size, mtime_ns = index.save(path)
+        except OSError as exc:
+            log.error("could not save the vector index %s: %s", path, exc)
+            raise LibraryError(f"could not save the vector index {path}: {exc.strerror or exc}") from exc
+        self.catalog.record_index_saved(model, version, size, mtime_ns)
+
+    def size_on_disk(self) -> dict[str, int]:
+        def total(paths) -> int:
+            return sum(p.stat().st_size for p in paths if p.is_file())
+
+        return {
+            "catalog": total(self.folder.glob(CATALOG_NAME + "*")),
+            "index": total((self.folder / "index").glob("*.usearch")),
+        }
+
+    def close(self) -> None:
+        self.catalog.close()

@@ -1,0 +1,147 @@
+"""Answering queries: text, an image, or both, with negative terms and filters.
+
+A query is weighted embedding arithmetic on unit vectors: the sum of the positive parts
+(texts and "like this" images) minus ``NEGATIVE_WEIGHT`` times the negative texts,
+normalised. Results are cosine scores against the library's vector index.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clipdesk.core import decode
+from clipdesk.core.catalog import ModelRow
+from clipdesk.core.errors import ClipDeskError
+from clipdesk.core.library import Library
+from clipdesk.core.models import Encoder
+
+NEGATIVE_WEIGHT = 0.5
+
+
+@dataclass
+class Hit:
+    path: str
+    score: float
+    file_id: int
+    taken_at: float | None  # EXIF date, else file mtime
+
+
+@dataclass
+class Filters:
+    folder: Path | None = None
+    after: float | None = None  # Unix times, inclusive
+    before: float | None = None
+    min_score: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.folder is not None or self.after is not None or self.before is not None
+
+
+def normalise(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+class Searcher:
+    """Searches one library with one model; the encoder loads only when a query needs it."""
+
+    def __init__(self, library: Library, model: ModelRow, encoder: Callable[[], Encoder]):
+        self.library = library
+        self.catalog = library.catalog
+        self.model = model
+        self._encoder_factory = encoder
+        self._encoder: Encoder | None = None
+        self.index = library.vectors(model)
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = self._encoder_factory()
+        return self._encoder
+
+    # ------------------------------------------------------------------ query parts
+
+    def text_vector(self, text: str) -> np.ndarray:
+        """Embedding of one text, from a small LRU of recent queries."""
+        vec = self._text_cache.get(text)
+        if vec is None:
+            vec = self.encoder.encode_texts([text])[0]
+            self._text_cache[text] = vec
+            if len(self._text_cache) > 256:
+                self._text_cache.popitem(last=False)
+        self._text_cache.move_to_end(text)
+        return vec
+
+    def image_vector(self, path: Path) -> np.ndarray:
+        """An image's embedding: the stored one when the library has this content, else CLIP."""
+        try:
+            data = decode.read_bytes(path)
+        except FileNotFoundError as exc:
+            raise ClipDeskError(f"image not found: {path}") from exc
+        except decode.DecodeError as exc:
+            raise ClipDeskError(f"cannot use {path}: {exc}") from exc
+        stored = self.catalog.embedding(self.model, decode.content_hash(data))
+        if stored is not None:
+            return stored
+        try:
+            photo = decode.decode(data, self.encoder.image_size)
+        except decode.DecodeError as exc:
+            raise ClipDeskError(f"cannot use {path}: {exc}") from exc
+        return self.encoder.encode_pil([photo.image])[0]
+
+    def query_vector(self, texts=(), images=(), negatives=()) -> np.ndarray:
+        parts = [normalise(self.text_vector(t)) for t in texts if t.strip()]
+        parts += [normalise(self.image_vector(Path(p))) for p in images]
+        if not parts:
+            raise ClipDeskError("nothing to search for: give a text or an image")
+        q = np.sum(parts, axis=0)
+        for t in negatives:
+            if t.strip():
+                q = q - NEGATIVE_WEIGHT * normalise(self.text_vector(t))
+        return normalise(q).astype(np.float32)
+
+    # ------------------------------------------------------------------ ranking
+
+    def search(self, vector: np.ndarray, n: int = 20, filters: Filters | None = None,
+               exclude: set[str] | None = None) -> list[Hit]:
+        """The ``n`` best files for ``vector`` that pass ``filters``, best first."""
+        filters = filters or Filters()
+        exclude = exclude or set()
+        total = len(self.index)
+        k = min(total, n + len(exclude) if not filters.active else max(4 * n, 256))
+        while True:
+            keys, scores = self.index.search(vector, k)
+            hits = self._hits(keys, scores, filters, exclude)
+            enough = len(hits) >= n or (filters.min_score is not None and len(scores)
+                                         and scores[-1] < filters.min_score)
+            if enough or k >= total:
+                return hits[:n]
+            k = min(total, k * 4)
+
+    def _hits(self, keys, scores, filters: Filters, exclude: set[str]) -> list[Hit]:
+        rows = self.catalog.files_by_ids([int(k) for k in keys])
+        folder = str(filters.folder.resolve()) + os.sep if filters.folder else None
+        out = []
+        for key, score in zip(keys, scores, strict=True):
+            row = rows.get(int(key))
+            if row is None or row.path in exclude:
+                continue
+            if filters.min_score is not None and score < filters.min_score:
+                break
+            when = row.taken_at if row.taken_at is not None else row.mtime_ns / 1e9
+            if folder and not row.path.startswith(folder):
+                continue
+            if filters.after is not None and when < filters.after:
+                continue
+            if filters.before is not None and when > filters.before:
+                continue
+            out.append(Hit(row.path, float(score), int(key), when))
+        return out
