@@ -26,11 +26,18 @@ log = logging.getLogger("clipdesk")
 # ---------------------------------------------------------------------------- helpers
 
 
+_handlers: list[logging.Handler] = []
+
+
 def _setup_logging(verbose: bool) -> Path | None:
     """Everything (including open_clip's chatter) to the log file; warnings to stderr if -v."""
     folder = Path(os.environ.get("CLIPDESK_LOG_DIR") or log_dir())
     root = logging.getLogger()
     root.setLevel(logging.INFO)
+    while _handlers:  # main() may run more than once in a process (tests, the app)
+        handler = _handlers.pop()
+        root.removeHandler(handler)
+        handler.close()
     path = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -38,14 +45,16 @@ def _setup_logging(verbose: bool) -> Path | None:
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3,
                                                        encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+        _handlers.append(handler)
     except OSError:
-        root.addHandler(logging.NullHandler())
+        _handlers.append(logging.NullHandler())
     if verbose:
         err = logging.StreamHandler()
         err.setLevel(logging.INFO)
         err.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        root.addHandler(err)
+        _handlers.append(err)
+    for handler in _handlers:
+        root.addHandler(handler)
     return path
 
 

@@ -1,0 +1,99 @@
+"""Shared fixtures: every path ClipDesk writes points into tmp_path; real tiny models."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+sys.path.insert(0, str(Path(__file__).parent))  # for tinyclip
+
+import tinyclip  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_paths(tmp_path, monkeypatch):
+    """Library, logs, caches and settings all live under tmp_path; no real model cache."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("CLIPDESK_LIBRARY", str(tmp_path / "library"))
+    monkeypatch.setenv("CLIPDESK_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    for var in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(var, str(home / var.lower()))
+    monkeypatch.delenv("CLIPDESK_MODEL", raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def random_model(tmp_path_factory) -> str:
+    """Spec of a tiny CLIP with random weights (plumbing tests)."""
+    folder = tinyclip.random_model_dir(tmp_path_factory.mktemp("random-model"), seed=0)
+    return f"local-dir:{folder}"
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> str:
+    """Spec of a tiny CLIP trained on coloured shapes (search-quality tests)."""
+    folder = tinyclip.train_tiny_clip(tmp_path_factory.mktemp("trained-model"), seed=0)
+    return f"local-dir:{folder}"
+
+
+@pytest.fixture(scope="session")
+def shapes_folder(tmp_path_factory) -> Path:
+    """A photo folder: two images of each colour x shape class, as JPEG and PNG, with
+    sizes from 200 to 640 px; names say the class (e.g. red-circle-0.jpg)."""
+    folder = tmp_path_factory.mktemp("shapes")
+    rng = np.random.default_rng(1234)
+    for color, shape in tinyclip.CLASSES:
+        for i in range(2):
+            size = (int(rng.integers(200, 641)), int(rng.integers(200, 481)))
+            im = tinyclip.draw_shape(color, shape, rng, size=size)
+            if i == 0:
+                im.save(folder / f"{color}-{shape}-{i}.jpg", quality=90)
+            else:
+                (folder / "more").mkdir(exist_ok=True)
+                im.save(folder / "more" / f"{color}-{shape}-{i}.png")
+    return folder
+
+
+def photo_class(path: str) -> str:
+    """'red-circle' from '/x/red-circle-0.jpg'."""
+    return "-".join(Path(path).stem.split("-")[:2])
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `clipdesk ARGS` in a fresh process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "clipdesk", *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    def json(self):
+        import json
+
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys):
+    """Call `clipdesk ARGS` in this process (fast); returns exit code, stdout, stderr."""
+    from clipdesk.cli import main
+
+    def call(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return call
