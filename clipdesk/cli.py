@@ -387,7 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad argument (exit 2)
+        return int(exc.code or 0)
     if args.command is None:
         parser.print_help()
         return 0
@@ -395,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("n", "workers", "batch_size"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+            print(f"clipdesk: error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
+            return 2
     try:
         return args.func(args)
     except ClipDeskError as exc:

@@ -124,7 +124,8 @@ def _pretrained_cfg(spec: ModelSpec) -> dict:
             raise ClipDeskError(
                 f"unknown model architecture {spec.arch!r}; `clipdesk models` lists good choices"
             )
-        tags = ", ".join(open_clip.list_pretrained_tags_by_model(spec.arch)) or "none"
+        known = open_clip.list_pretrained_tags_by_model(spec.arch)
+        tags = ", ".join(known[:6]) + (", ..." if len(known) > 6 else "") if known else "none"
         raise ClipDeskError(f"unknown pretrained tag {spec.tag!r} for {spec.arch} (known: {tags})")
     return cfg
 
@@ -275,6 +276,13 @@ def _load_weights(model, weights: Path) -> None:
     import open_clip
 
     try:
+        if weights.suffix != ".safetensors":
+            import torch
+
+            # Vet a pickle with torch's safe loader first: when that raises TypeError (which a
+            # crafted pickle can make it do), open_clip retries a plain torch.load, and that runs
+            # pickled code on torch < 2.6 or with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1.
+            torch.load(weights, map_location="cpu", weights_only=True)
         open_clip.load_checkpoint(model, str(weights), strict=True, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise UnsafeCheckpoint(
