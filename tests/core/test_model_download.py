@@ -65,7 +65,7 @@ class FakeHub:
         self.hub = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.cdn = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         for server in (self.hub, self.cdn):
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         self.running = True
 
     @property
