@@ -123,8 +123,9 @@ def decode(data: bytes, min_side: int | None) -> Photo:
         raise DecodeError("image too large (decompression bomb guard)") from exc
     except UnidentifiedImageError as exc:
         raise DecodeError("not an image, or a format ClipDesk cannot read") from exc
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-        raise DecodeError(f"damaged image: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    except Exception as exc:  # Pillow raises many kinds on damaged data; all mean "damaged"
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DecodeError(f"damaged image: {first}") from exc
 
 
 def save_thumbnail(image: Image.Image, path: Path) -> None:

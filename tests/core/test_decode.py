@@ -1,0 +1,143 @@
+"""Decoding: every mode to RGB, orientation, dates, reduced JPEG decode, hostile bytes."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from clipdesk.core import decode
+
+
+def encode(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def test_jpeg_is_draft_decoded_but_covers_the_model_input():
+    im = Image.new("RGB", (4000, 3000), (200, 30, 30))
+    photo = decode.decode(encode(im, "JPEG"), min_side=224)
+    assert (photo.width, photo.height) == (4000, 3000)
+    w, h = photo.image.size
+    assert min(w, h) >= 224 and w <= 1000  # scaled by 1/4 or 1/8, not decoded in full
+    assert photo.image.getpixel((w // 2, h // 2))[0] > 150
+
+
+def test_exif_orientation_is_applied_and_dimensions_follow():
+    im = Image.new("RGB", (400, 200), "white")
+    im.paste((255, 0, 0), (0, 0, 200, 200))  # red on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 clockwise to display
+    exif[0x8769] = {0x9003: "2021:07:04 15:30:00"}
+    photo = decode.decode(encode(im, "JPEG", exif=exif), min_side=100)
+    assert (photo.width, photo.height) == (200, 400)
+    assert photo.image.size[0] < photo.image.size[1]
+    top = photo.image.getpixel((photo.image.size[0] // 2, 5))
+    assert top[0] > 200 and top[1] < 80  # the red half is now on top
+    assert photo.taken_at == datetime(2021, 7, 4, 15, 30).timestamp()
+
+
+def test_corrupt_exif_orientation_does_not_cost_the_photo():
+    exif = Image.Exif()
+    exif[0x0112] = 77
+    exif[0x0132] = "not a date"
+    photo = decode.decode(encode(Image.new("RGB", (64, 48)), "JPEG", exif=exif), min_side=32)
+    assert photo.image.size == (64, 48) and photo.taken_at is None
+
+
+@pytest.mark.parametrize("make,expected", [
+    (lambda: Image.new("RGBA", (8, 8), (255, 0, 0, 0)), (255, 255, 255)),  # clear -> white
+    (lambda: Image.new("RGBA", (8, 8), (0, 0, 255, 255)), (0, 0, 255)),
+    (lambda: Image.new("LA", (8, 8), (0, 0)), (255, 255, 255)),
+    (lambda: Image.new("L", (8, 8), 128), (128, 128, 128)),
+    (lambda: Image.new("1", (8, 8), 1), (255, 255, 255)),
+    (lambda: Image.new("CMYK", (8, 8), (0, 255, 255, 0)), (255, 0, 0)),
+    (lambda: Image.new("I;16", (8, 8), 65535), (255, 255, 255)),
+    (lambda: Image.new("I;16", (8, 8), 32896), (128, 128, 128)),
+    (lambda: Image.new("I", (8, 8), 70000), (0, 0, 0)),
+    (lambda: Image.new("F", (8, 8), 0.5), (0, 0, 0)),
+])
+def test_every_mode_becomes_rgb(make, expected):
+    out = decode.to_rgb(make())
+    assert out.mode == "RGB"
+    assert all(abs(a - b) <= 2 for a, b in zip(out.getpixel((4, 4)), expected, strict=True))
+
+
+def test_palette_with_transparency_composites_onto_white():
+    im = Image.new("P", (8, 8), 0)
+    im.putpalette([255, 0, 0] + [0, 255, 0] * 255)
+    im.info["transparency"] = 0
+    photo = decode.decode(encode(im, "PNG", transparency=0), min_side=4)
+    assert photo.image.getpixel((1, 1)) == (255, 255, 255)
+
+
+def test_sixteen_bit_png_and_cmyk_jpeg_decode():
+    arr = np.full((20, 30), 50000, dtype=np.uint16)
+    png16 = encode(Image.fromarray(arr), "PNG")
+    assert decode.decode(png16, 10).image.getpixel((0, 0))[0] == pytest.approx(194, abs=2)
+    cmyk = encode(Image.new("CMYK", (40, 30), (0, 0, 255, 0)), "JPEG")
+    r, g, b = decode.decode(cmyk, 10).image.getpixel((5, 5))
+    assert r > 200 and g > 200 and b < 60
+
+
+def test_animated_gif_uses_the_first_frame():
+    frames = [Image.new("RGB", (16, 16), c) for c in ("red", "blue", "green")]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    r, g, b = decode.decode(buf.getvalue(), 8).image.getpixel((8, 8))
+    assert r > 200 and b < 50
+
+
+@pytest.mark.parametrize("data,words", [
+    (b"", "empty file"),
+    (b"hello, I am a text file", "not an image"),
+    (b"<html><body>a web page</body></html>", "not an image"),
+])
+def test_non_images_have_a_reason(data, words):
+    with pytest.raises(decode.DecodeError, match=words):
+        decode.decode(data, 224)
+
+
+def test_truncated_jpeg_is_damaged():
+    data = encode(Image.effect_noise((300, 200), 60).convert("RGB"), "JPEG")
+    with pytest.raises(decode.DecodeError, match="damaged"):
+        decode.decode(data[: len(data) // 2], 100)
+
+
+def test_decompression_bomb_is_refused_without_decoding():
+    data = encode(Image.new("1", (30_000, 30_000)), "PNG")  # ~100 KB on disk, 900 MP in memory
+    with pytest.raises(decode.DecodeError, match="too large"):
+        decode.decode(data, 224)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=4096))
+def test_random_bytes_never_escape_as_anything_but_decode_error(data):
+    try:
+        decode.decode(data, 64)
+    except decode.DecodeError:
+        pass
+
+
+SEED_JPEG = encode(Image.effect_noise((64, 48), 40).convert("RGB"), "JPEG")
+SEED_PNG = encode(Image.effect_noise((64, 48), 40).convert("RGB"), "PNG")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([SEED_JPEG, SEED_PNG]), st.lists(
+    st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=12))
+def test_mutated_images_decode_or_fail_cleanly(seed, flips):
+    data = bytearray(seed)
+    for pos, value in flips:
+        data[pos % len(data)] = value
+    try:
+        photo = decode.decode(bytes(data), 32)
+        assert photo.image.mode == "RGB"
+    except decode.DecodeError:
+        pass

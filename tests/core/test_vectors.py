@@ -1,0 +1,96 @@
+"""The usearch index is derived: damaged, missing or stale files heal from the catalog."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinyclip
+from clipdesk.core import models
+from clipdesk.core.indexer import Indexer
+from clipdesk.core.library import Library
+from clipdesk.core.search import Searcher
+from clipdesk.core.vectors import index_path
+
+
+@pytest.fixture(scope="module")
+def encoder(random_model):
+    return models.load(models.ModelSpec.parse(random_model), device="cpu")
+
+
+@pytest.fixture
+def library(tmp_path, encoder):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i, (color, shape) in enumerate(tinyclip.CLASSES):
+        tinyclip.draw_shape(color, shape, rng, 160).save(folder / f"{i}.png")
+    lib = Library(tmp_path / "lib")
+    Indexer(lib, encoder, on_progress=lambda *_: None).run([folder])
+    lib.close()
+    return tmp_path / "lib"
+
+
+def similar_paths(lib_dir, encoder, query_file):
+    lib = Library(lib_dir)
+    row = lib.model_row(encoder.spec)
+    searcher = Searcher(lib, row, lambda: encoder)
+    hits = searcher.search(searcher.image_vector(query_file), 5)
+    return lib, [h.path for h in hits]
+
+
+def damage(path, how):
+    if how == "deleted":
+        path.unlink()
+    elif how == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "zeroed":
+        path.write_bytes(b"\0" * path.stat().st_size)
+    elif how == "garbage":
+        path.write_bytes(b"GARBAGE" * 500)
+
+
+@pytest.mark.parametrize("how", ["deleted", "truncated", "zeroed", "garbage"])
+def test_damaged_index_is_rebuilt_without_clip(library, encoder, how):
+    query = next((library.parent / "photos").glob("3.png"))
+    _, expected = similar_paths(library, encoder, query)
+    spec = encoder.spec
+    path = index_path(library, spec.slug)
+    damage(path, how)
+    calls = encoder.image_calls
+    lib, got = similar_paths(library, encoder, query)
+    assert got == expected
+    assert encoder.image_calls == calls, "healing must not run CLIP"
+    assert len(lib.vectors(lib.model_row(spec))) == len(tinyclip.CLASSES)
+
+
+def test_stale_index_behind_the_catalog_is_rebuilt(library, encoder, tmp_path):
+    """An index saved before the catalog changed (a crash between the two) is not trusted."""
+    spec = encoder.spec
+    path = index_path(library, spec.slug)
+    old = path.read_bytes()
+    lib = Library(library)
+    row = lib.model_row(spec)
+    victim = lib.catalog.db.execute("SELECT id, path FROM files LIMIT 1").fetchone()
+    with lib.catalog.write() as db:
+        db.execute("DELETE FROM files WHERE id = ?", (victim[0],))
+    lib.close()
+    path.write_bytes(old)  # same bytes, but the catalog moved on
+    lib = Library(library)
+    index = lib.vectors(lib.model_row(spec))
+    assert len(index) == len(tinyclip.CLASSES) - 1
+    assert victim[0] not in index
+
+
+def test_writer_saves_a_healed_index(library, encoder):
+    spec = encoder.spec
+    path = index_path(library, spec.slug)
+    path.unlink()
+    lib = Library(library)
+    lib.vectors(lib.model_row(spec), persist=True)
+    assert path.exists()
+    lib.close()
+    lib = Library(library)
+    row = lib.model_row(spec)
+    assert row.index_version == lib.catalog.version and row.index_size == path.stat().st_size
