@@ -23,6 +23,16 @@ MAX_PIXELS = 150_000_000  # larger is treated as a decompression bomb
 THUMB_SIZE = 320  # long side of cached thumbnails, pixels
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
+try:  # HEIC/HEIF/AVIF through the optional pillow-heif extra
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    if hasattr(pillow_heif, "register_avif_opener"):
+        pillow_heif.register_avif_opener()
+    HEIF_AVAILABLE = True
+except ImportError:
+    HEIF_AVAILABLE = False
+
 
 class DecodeError(Exception):
     """A photo that cannot be used; the message is the one-line reason shown to the user."""

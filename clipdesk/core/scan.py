@@ -8,23 +8,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from clipdesk.core.decode import HEIF_AVAILABLE
+
 log = logging.getLogger(__name__)
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 HEIF_SUFFIXES = {".heic", ".heif", ".avif"}
 LITTER = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
 PARTIAL_SUFFIXES = {".part", ".crdownload", ".download", ".tmp", ".partial"}
-
-try:  # HEIC/HEIF/AVIF through the optional pillow-heif extra
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-    if hasattr(pillow_heif, "register_avif_opener"):
-        pillow_heif.register_avif_opener()
-    HEIF_AVAILABLE = True
-except ImportError:
-    HEIF_AVAILABLE = False
-
 
 def is_photo_name(name: str) -> bool:
     """A file name ClipDesk indexes: a known image suffix, not hidden, not system litter."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
-from conftest import run_cli
-
 import tinyclip
+from conftest import run_cli
 
 
 def make_folder(path, n=3):

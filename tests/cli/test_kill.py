@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 import pytest
+import tinyclip
 from conftest import run_cli
 
-import tinyclip
 from clipdesk.core.library import Library
 from clipdesk.core.models import ModelSpec
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import photo_class
-
 import tinyclip
+from conftest import photo_class
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import tinyclip
+
 from clipdesk.core import models
 from clipdesk.core.indexer import Indexer
 from clipdesk.core.library import Library
@@ -71,7 +71,6 @@ def test_stale_index_behind_the_catalog_is_rebuilt(library, encoder, tmp_path):
     path = index_path(library, spec.slug)
     old = path.read_bytes()
     lib = Library(library)
-    row = lib.model_row(spec)
     victim = lib.catalog.db.execute("SELECT id, path FROM files LIMIT 1").fetchone()
     with lib.catalog.write() as db:
         db.execute("DELETE FROM files WHERE id = ?", (victim[0],))
