@@ -208,6 +208,13 @@ def _median_runs(name: str, fn: Callable[[], float], results: dict[str, list[flo
     print(f"  {name:<34s} {value:7.2f} img/s", flush=True)
 
 
+def _load(cores: int) -> str:
+    """The 1-minute load average, flagged when other work is competing for the cores."""
+    load = os.getloadavg()[0]
+    busy = "  (BUSY: other processes compete for the cores; figures are noisy)" if load > 0.5 * cores else ""
+    return f"load average {load:.2f} on {cores} cores{busy}"
+
+
 def _verdict(ratio: float, target: float) -> str:
     return "PASS" if ratio >= target else "MISS"
 
@@ -227,6 +234,7 @@ def main() -> int:
     print(f"torch {torch.__version__}, torch threads={torch.get_num_threads()}, "
           f"interop threads={torch.get_num_interop_threads()}; Pillow {Image.__version__}")
     print(f"indexer decode workers (default) = {max(1, min(4, cores))}")
+    print(f"before: {_load(cores)}")
 
     cache = args.cache.resolve()
     photos_dir = cache / f"photos-{SIZE[0]}x{SIZE[1]}-q{QUALITY}-n{args.images}"
@@ -262,6 +270,7 @@ def main() -> int:
         print(f"  {'(c) clipdesk index CLI (wall/printed)':<34s} {wall:7.2f} / {printed:.2f} img/s",
               flush=True)
 
+    print(f"after: {_load(cores)}")
     med = {k: statistics.median(v) for k, v in results.items()}
     a, b = med["(a) tutorial pipeline"], med["(b) model only"]
     c = med["(c) Indexer in-process"]

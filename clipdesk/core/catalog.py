@@ -33,6 +33,7 @@ hash; *pending* when neither indexed nor failed. The usearch keys are ``files.id
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -235,9 +236,28 @@ class Catalog:
 
     # ------------------------------------------------------------------ files
 
-    def files_in_root(self, root_id: int) -> dict[str, FileRow]:
-        rows = self.db.execute("SELECT * FROM files WHERE root_id = ?", (root_id,)).fetchall()
+    _UNDER = "root_id = ? AND (path = ? OR substr(path, 1, ?) = ?)"
+
+    def _under_args(self, root_id: int, prefix: str) -> tuple:
+        folder = prefix.rstrip("/\\") + os.sep
+        return (root_id, prefix, len(folder), folder)
+
+    def files_under(self, root_id: int, prefix: str) -> dict[str, FileRow]:
+        """Rows of the root at ``prefix`` or inside the folder ``prefix``."""
+        rows = self.db.execute(f"SELECT * FROM files WHERE {self._UNDER}",
+                               self._under_args(root_id, prefix)).fetchall()
         return {r[2]: FileRow(*r[:11]) for r in rows}
+
+    def needing_work(self, model: ModelRow, root_id: int, prefix: str) -> dict[int, str]:
+        """{id: path} at or under ``prefix`` that are pending or lack this model's embedding."""
+        rows = self.db.execute(
+            "SELECT f.id, f.path FROM files f LEFT JOIN embeddings e "
+            "ON e.model_id = ? AND e.hash = f.hash "
+            f"WHERE {self._UNDER} "  # path and root_id exist only in files
+            "AND f.status != 'failed' AND (f.status = 'pending' OR e.hash IS NULL)",
+            (model.id, *self._under_args(root_id, prefix)),
+        ).fetchall()
+        return dict(rows)
 
     def file_by_path(self, path: str) -> FileRow | None:
         row = self.db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()

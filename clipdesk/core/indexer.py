@@ -27,7 +27,7 @@ from clipdesk.core.catalog import ModelRow, to_blob
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
 from clipdesk.core.models import Encoder
-from clipdesk.core.scan import walk
+from clipdesk.core.scan import FoundFile, is_photo_name, walk
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ class Indexer:
             raise ClipDeskError(f"model {encoder.spec.text} changed shape; remove its index to rebuild")
         self.index = library.vectors(self.model, persist=True)
         self._min_side = max(encoder.image_size, decode.THUMB_SIZE * 3 // 4)
+        self._last_save = time.monotonic()
 
     def stop(self) -> None:
         self._stop.set()
@@ -102,8 +103,6 @@ class Indexer:
 
     def run(self, folders: list[Path] | None = None) -> IndexReport:
         """Add ``folders`` as roots (all roots when None) and bring them up to date."""
-        start = time.monotonic()
-        report = IndexReport()
         if folders:
             for folder in folders:
                 if not folder.is_dir():
@@ -112,41 +111,94 @@ class Indexer:
             roots = [(rid, p) for rid, p in self.catalog.roots() if rid in root_ids]
         else:
             roots = self.catalog.roots()
-        self.catalog.set_meta("model", self.encoder.spec.text)
-
-        todo: list[tuple[int, str]] = []
-        for rid, root in roots:
-            if not root.is_dir():
-                report.folder_errors.append(f"folder not found (skipped, photos kept): {root}")
-                continue
-            todo += self._sync_root(rid, root, report)
-        report.todo = len(todo)
-        try:
-            self._process(todo, report)
-        finally:
-            self.library.save_vectors(self.model, self.index)
-            report.seconds = time.monotonic() - start
+        report = self._update([(rid, root, root) for rid, root in roots])
+        self.library.save_vectors(self.model, self.index)
         if not report.interrupted:
             self.catalog.drop_orphan_embeddings(self.model)
         return report
 
+    def sync_paths(self, paths) -> IndexReport:
+        """Bring the given files or folders (changed on disk) up to date: what exists is
+        indexed, what is gone is removed. Paths outside the roots are ignored; so are changes
+        under a root that is itself missing (an unplugged drive keeps its photos)."""
+        roots = self.catalog.roots()
+        targets = []
+        for path in sorted({str(p) for p in paths}):
+            for rid, root in roots:
+                if Path(path) == root or Path(path).is_relative_to(root):
+                    targets.append((rid, root, Path(path)))
+                    break
+        report = self._update(targets)
+        if time.monotonic() - self._last_save > SAVE_EVERY_S:
+            self.save()
+        return report
+
+    def save(self) -> None:
+        """Persist the vector index (the catalog is always up to date)."""
+        self.library.save_vectors(self.model, self.index)
+        self._last_save = time.monotonic()
+
+    def remove_root(self, folder: Path) -> int:
+        """Stop following a folder: forget its photos (the photos themselves are untouched)."""
+        ids = self.catalog.remove_root(Path(folder))
+        self.index.remove(ids)
+        self.save()
+        return len(ids)
+
+    def retry_failed(self) -> IndexReport:
+        """Try every failed photo again (after the user fixed something)."""
+        with self.catalog.write(changes_vectors=False) as db:
+            rows = db.execute("SELECT path FROM files WHERE status = 'failed'").fetchall()
+            db.execute("UPDATE files SET status = 'pending', reason = NULL WHERE status = 'failed'")
+        return self.sync_paths(r[0] for r in rows)
+
+    def _update(self, targets: list[tuple[int, Path, Path]]) -> IndexReport:
+        start = time.monotonic()
+        report = IndexReport()
+        self.catalog.set_meta("model", self.encoder.spec.text)
+        todo: dict[int, str] = {}
+        for rid, root, path in targets:
+            if not root.is_dir():
+                report.folder_errors.append(f"folder not found (skipped, photos kept): {root}")
+                continue
+            todo.update(self._sync_tree(rid, root, path, report))
+        report.todo = len(todo)
+        try:
+            self._process(sorted(todo.items(), key=lambda kv: kv[1]), report)
+        finally:
+            report.seconds = time.monotonic() - start
+        return report
+
     # ------------------------------------------------------------------ scan
 
-    def _sync_root(self, root_id: int, root: Path, report: IndexReport) -> list[tuple[int, str]]:
-        """Record new, changed and vanished files; return (id, path) of files needing work."""
-        found = {f.path: f for f in walk(root, report.folder_errors)}
-        known = self.catalog.files_in_root(root_id)
+    def _sync_tree(self, root_id: int, root: Path, path: Path, report: IndexReport
+                   ) -> dict[int, str]:
+        """Record new, changed and vanished files at or under ``path`` (inside ``root``);
+        return {id: path} of the files there that need work."""
+        if path.is_dir():
+            found = {f.path: f for f in walk(path, report.folder_errors)}
+        else:
+            found = {}
+            rel = path.relative_to(root).parts
+            if path.is_file() and is_photo_name(path.name) and not any(
+                    part.startswith(".") for part in rel[:-1]):
+                try:
+                    st = path.stat()
+                    found[str(path)] = FoundFile(str(path), st.st_size, st.st_mtime_ns)
+                except OSError:
+                    pass
+        known = self.catalog.files_under(root_id, str(path))
         report.total += len(found)
         now = time.time()
-        gone = [row.id for path, row in known.items() if path not in found]
+        gone = [row.id for p, row in known.items() if p not in found]
         with self.catalog.write() as db:
-            for path, f in found.items():
-                row = known.get(path)
+            for p, f in found.items():
+                row = known.get(p)
                 if row is None:
                     db.execute(
                         "INSERT INTO files (root_id, path, size, mtime_ns, status, updated_at) "
                         "VALUES (?, ?, ?, ?, 'pending', ?)",
-                        (root_id, path, f.size, f.mtime_ns, now),
+                        (root_id, p, f.size, f.mtime_ns, now),
                     )
                 elif (row.size, row.mtime_ns) != (f.size, f.mtime_ns):
                     db.execute(
@@ -157,14 +209,7 @@ class Indexer:
             db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in gone])
         self.index.remove(gone)
         report.removed += len(gone)
-        rows = self.catalog.db.execute(
-            "SELECT f.id, f.path FROM files f LEFT JOIN embeddings e "
-            "ON e.model_id = ? AND e.hash = f.hash "
-            "WHERE f.root_id = ? AND f.status != 'failed' AND (f.status = 'pending' OR e.hash IS NULL) "
-            "ORDER BY f.path",
-            (self.model.id, root_id),
-        ).fetchall()
-        return [(r[0], r[1]) for r in rows]
+        return self.catalog.needing_work(self.model, root_id, str(path))
 
     # ------------------------------------------------------------------ work
 

@@ -30,6 +30,7 @@ class Hit:
     score: float
     file_id: int
     taken_at: float | None  # EXIF date, else file mtime
+    hash: str | None = None  # content hash: the key of the thumbnail cache
 
 
 @dataclass
@@ -143,5 +144,5 @@ class Searcher:
                 continue
             if filters.before is not None and when > filters.before:
                 continue
-            out.append(Hit(row.path, float(score), int(key), when))
+            out.append(Hit(row.path, float(score), int(key), when, row.hash))
         return out
