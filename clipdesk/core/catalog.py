@@ -295,15 +295,26 @@ class Catalog:
         ).fetchone()
         return from_blobs([row[0]], model.dim)[0] if row else None
 
-    def indexed_vectors(self, model: ModelRow) -> tuple[np.ndarray, np.ndarray]:
-        """(file ids, vectors) of every indexed file: what the usearch index must hold."""
-        rows = self.db.execute(
-            "SELECT f.id, e.vector FROM files f JOIN embeddings e "
-            "ON e.model_id = ? AND e.hash = f.hash WHERE f.status = 'ok' ORDER BY f.id",
-            (model.id,),
-        ).fetchall()
+    _INDEXED = ("FROM files f JOIN embeddings e ON e.model_id = ? AND e.hash = f.hash "
+                "WHERE f.status = 'ok'")
+
+    def indexed_vectors(self, model: ModelRow, changed_since: float | None = None,
+                        also: list[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """(file ids, vectors) of indexed files: all of them (what the usearch index must
+        hold), or those updated since a time plus the ids in ``also``."""
+        sql, args = f"SELECT f.id, e.vector {self._INDEXED}", [model.id]
+        if changed_since is not None:
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id INTEGER PRIMARY KEY)")
+            self.db.execute("DELETE FROM wanted")
+            self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(i,) for i in also])
+            sql += " AND (f.updated_at >= ? OR f.id IN (SELECT id FROM wanted))"
+            args.append(changed_since)
+        rows = self.db.execute(sql + " ORDER BY f.id", args).fetchall()
         keys = np.array([r[0] for r in rows], dtype=np.uint64)
         return keys, from_blobs([r[1] for r in rows], model.dim)
+
+    def indexed_ids(self, model: ModelRow) -> list[int]:
+        return [r[0] for r in self.db.execute(f"SELECT f.id {self._INDEXED}", (model.id,))]
 
     def indexed_count(self, model: ModelRow) -> int:
         return self.db.execute(

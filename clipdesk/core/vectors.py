@@ -82,26 +82,49 @@ def index_path(library: Path, spec_slug: str) -> Path:
 
 
 def open_index(catalog: Catalog, model: ModelRow, path: Path) -> tuple[VectorIndex, bool]:
-    """The model's index, loaded if the saved file is trustworthy, else rebuilt from the
-    catalog. Returns (index, rebuilt). The caller (the one writer) saves a rebuilt index."""
-    try:
-        st = path.stat()
-        trusted = (
-            model.index_version == catalog.version
-            and st.st_size == model.index_size
-            and st.st_mtime_ns == model.index_mtime_ns
-        )
-    except OSError:
-        trusted = False
-    if trusted:
-        try:
-            index = Index.restore(str(path), view=False)
-            if index is not None and index.ndim == model.dim:
-                vi = VectorIndex(model.dim, index)
-                if len(vi) == catalog.indexed_count(model):
-                    return vi, False
-        except Exception:  # a damaged file is rebuilt, never trusted
-            log.warning("index file %s is unreadable; rebuilding it from the catalog", path)
+    """The model's index, loaded if the saved file is intact, caught up with the catalog if
+    it is behind, or rebuilt from the catalog if it is missing or damaged.
+    Returns (index, changed); the caller (the one writer) saves a changed index."""
+    index = _load_intact(model, path)
+    if index is not None:
+        if model.index_version == catalog.version and len(index) == catalog.indexed_count(model):
+            return index, False
+        _catch_up(catalog, model, index)
+        return index, True
     keys, vectors = catalog.indexed_vectors(model)
     log.info("rebuilding the %s index from %d stored embeddings", model.spec, len(keys))
     return VectorIndex.build(model.dim, keys, vectors), True
+
+
+def _load_intact(model: ModelRow, path: Path) -> VectorIndex | None:
+    """The saved file, if it is exactly the file the catalog recorded (size and mtime)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if (st.st_size, st.st_mtime_ns) != (model.index_size, model.index_mtime_ns):
+        if model.index_size >= 0:
+            log.warning("index file %s is not the one last saved; rebuilding it", path)
+        return None
+    try:
+        index = Index.restore(str(path), view=False)
+    except Exception:  # a damaged file is rebuilt, never trusted
+        log.warning("index file %s is unreadable; rebuilding it from the catalog", path)
+        return None
+    if index is None or index.ndim != model.dim:
+        return None
+    return VectorIndex(model.dim, index)
+
+
+def _catch_up(catalog: Catalog, model: ModelRow, index: VectorIndex) -> None:
+    """Apply what the catalog recorded since the index was saved: drop keys no longer
+    indexed, add or replace vectors of files changed since (with a margin for clock skew)."""
+    wanted = set(catalog.indexed_ids(model))
+    present = {int(k) for k in np.asarray(index.index.keys)}
+    index.remove(list(present - wanted))
+    since = model.index_mtime_ns / 1e9 - 2.0
+    keys, vectors = catalog.indexed_vectors(model, changed_since=since,
+                                           also=sorted(wanted - present))
+    index.add(keys, vectors)
+    log.info("caught the %s index up: %d removed, %d added or replaced",
+             model.spec, len(present - wanted), len(keys))

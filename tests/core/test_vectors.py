@@ -93,3 +93,27 @@ def test_writer_saves_a_healed_index(library, encoder):
     lib = Library(library)
     row = lib.model_row(spec)
     assert row.index_version == lib.catalog.version and row.index_size == path.stat().st_size
+
+
+def test_reader_catches_up_with_an_index_saved_before_new_writes(library, encoder):
+    """A writer (e.g. `clipdesk watch`) commits photos but has not saved the index yet:
+    another process's reader still finds them, and the saved file is reused, not rebuilt."""
+    photos = library.parent / "photos"
+    writer = Library(library)
+    indexer = Indexer(writer, encoder, on_progress=lambda *_: None)
+    saved = index_path(library, encoder.spec.slug).stat().st_mtime_ns
+    tinyclip.draw_shape("red", "circle", np.random.default_rng(11), 160).save(photos / "new.png")
+    (photos / "0.png").unlink()
+    tinyclip.draw_shape("blue", "square", np.random.default_rng(12), 160).save(photos / "1.png")
+    indexer.sync_paths([photos / "new.png", photos / "0.png", photos / "1.png"])
+    assert index_path(library, encoder.spec.slug).stat().st_mtime_ns == saved  # not saved yet
+
+    reader = Library(library)
+    row = reader.model_row(encoder.spec)
+    searcher = Searcher(reader, row, lambda: encoder)
+    hit = searcher.search(searcher.image_vector(photos / "new.png"), 1)[0]
+    assert hit.path == str(photos / "new.png") and hit.score > 0.99
+    hit = searcher.search(searcher.image_vector(photos / "1.png"), 1)[0]
+    assert hit.path == str(photos / "1.png") and hit.score > 0.99  # new content, same file
+    assert len(searcher.index) == len(tinyclip.CLASSES)
+    assert writer.catalog.file_by_path(str(photos / "0.png")) is None
