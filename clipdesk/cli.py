@@ -11,6 +11,7 @@ import json
 import logging
 import logging.handlers
 import os
+import signal
 import sys
 import tempfile
 from datetime import datetime
@@ -151,6 +152,40 @@ def cmd_index(args) -> int:
     if report.interrupted:
         print("Run `clipdesk index` again to continue where it stopped.")
         return 130
+    return 0
+
+
+def cmd_watch(args) -> int:
+    """Index, then follow the library's folders until Ctrl-C (for a home server or NAS)."""
+    from clipdesk.core.indexer import Indexer
+    from clipdesk.core.watcher import LiveIndexer, Watcher
+
+    library = _open_library(args)
+    roots = [p for _, p in library.catalog.roots()]
+    if not roots:
+        raise ClipDeskError("the library has no folders yet: clipdesk index FOLDER...")
+    encoder = _encoder_for(args, library)
+    indexer = Indexer(library, encoder, workers=args.workers, on_progress=lambda *_: None)
+    watcher = Watcher(roots, poll_interval=args.poll_interval)
+
+    def on_batch(report) -> None:
+        stamp = datetime.now().strftime("%H:%M:%S")
+        for msg in watcher.messages:
+            print(f"[{stamp}] note: {msg}", flush=True)
+        watcher.messages.clear()
+        if report.todo or report.removed:
+            print(f"[{stamp}] {report.embedded} embedded, {report.reused} recognised by content, "
+                  f"{len(report.failed)} failed, {report.removed} removed", flush=True)
+
+    live = LiveIndexer(indexer, watcher, on_batch=on_batch)
+    print(f"Watching {len(roots)} folder(s): " + ", ".join(map(str, roots)) + ". Ctrl-C to stop.",
+          flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: live.stop())  # a service manager's stop
+    try:
+        live.run()
+    except KeyboardInterrupt:
+        live.stop()
+    print("Stopped watching; everything indexed so far is saved.", flush=True)
     return 0
 
 
@@ -350,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="decoding threads (default: cores, at most 4)")
     p.add_argument("--batch-size", type=int, default=32, help="images per model call")
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("watch", parents=[common], help="keep the library up to date as folders "
+                       "change, until Ctrl-C")
+    p.add_argument("--workers", type=int, help="decoding threads (default: cores, at most 4)")
+    p.add_argument("--poll-interval", type=float, default=2.0, metavar="S",
+                   help="seconds between checks for folders that cannot be watched natively")
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("search", parents=[common, query], help="find photos by text")
     p.add_argument("text")

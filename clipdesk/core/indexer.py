@@ -155,6 +155,7 @@ class Indexer:
     def _update(self, targets: list[tuple[int, Path, Path]]) -> IndexReport:
         start = time.monotonic()
         report = IndexReport()
+        self._stop.clear()
         self.catalog.set_meta("model", self.encoder.spec.text)
         todo: dict[int, str] = {}
         for rid, root, path in targets:

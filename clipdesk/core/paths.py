@@ -28,3 +28,11 @@ def library_dir(explicit: str | os.PathLike | None = None) -> Path:
 
 def log_dir() -> Path:
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+def config_dir() -> Path:
+    """Where the app keeps its settings: ``CLIPDESK_CONFIG_DIR``, else the user config folder."""
+    env = os.environ.get("CLIPDESK_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))

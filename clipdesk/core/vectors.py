@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,44 +26,56 @@ INDEX_SETTINGS = {"metric": "cos", "dtype": "f16", "connectivity": 16, "expansio
 
 
 class VectorIndex:
-    """Unit vectors keyed by file id, with cosine scores."""
+    """Unit vectors keyed by file id, with cosine scores.
+
+    A lock serialises every call into usearch: the app searches while its indexer adds and
+    removes vectors in another thread, and usearch's own calls are not safe to overlap.
+    """
 
     def __init__(self, dim: int, index: Index | None = None):
         self.dim = dim
         self.index = index if index is not None else Index(ndim=dim, **INDEX_SETTINGS)
+        self.lock = threading.RLock()
 
     def __len__(self) -> int:
-        return len(self.index)
+        with self.lock:
+            return len(self.index)
 
     def __contains__(self, key: int) -> bool:
-        return bool(self.index.contains(int(key)))
+        with self.lock:
+            return bool(self.index.contains(int(key)))
 
     def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         keys = np.asarray(keys, dtype=np.uint64)
         if len(keys) == 0:
             return
-        present = [int(k) for k in keys if self.index.contains(int(k))]
-        if present:
-            self.index.remove(present)
-        self.index.add(keys, np.asarray(vectors, dtype=np.float32))
+        with self.lock:
+            present = [int(k) for k in keys if self.index.contains(int(k))]
+            if present:
+                self.index.remove(present)
+            self.index.add(keys, np.asarray(vectors, dtype=np.float32))
 
     def remove(self, keys: list[int]) -> None:
-        present = [int(k) for k in keys if self.index.contains(int(k))]
-        if present:
-            self.index.remove(present)
+        with self.lock:
+            present = [int(k) for k in keys if self.index.contains(int(k))]
+            if present:
+                self.index.remove(present)
 
     def search(self, vector: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``count`` (keys, cosine scores), best first."""
-        if len(self.index) == 0 or count <= 0:
-            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
-        found = self.index.search(np.asarray(vector, dtype=np.float32), min(count, len(self.index)))
+        with self.lock:
+            if len(self.index) == 0 or count <= 0:
+                return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
+            found = self.index.search(np.asarray(vector, dtype=np.float32),
+                                      min(count, len(self.index)))
         return np.asarray(found.keys), 1.0 - np.asarray(found.distances, dtype=np.float32)
 
     def save(self, path: Path) -> tuple[int, int]:
         """Write atomically (temp file, fsync, rename); returns (size, mtime_ns) of the file."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        self.index.save(str(tmp))
+        with self.lock:
+            self.index.save(str(tmp))
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -12,11 +12,11 @@ import time
 
 import numpy as np
 import pytest
-import tinyclip
-from conftest import run_cli
 
+import tinyclip
 from clipdesk.core.library import Library
 from clipdesk.core.models import ModelSpec
+from conftest import run_cli
 
 N_PHOTOS = 160
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tinyclip
 
+import tinyclip
 from clipdesk.core import models
 from clipdesk.core.indexer import Indexer
 from clipdesk.core.library import Library

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tinyclip
 
+import tinyclip
 from clipdesk.core import models
 from clipdesk.core.indexer import Indexer
 from clipdesk.core.library import Library

@@ -1,0 +1,158 @@
+"""Background jobs: a ``QRunnable`` with a separate signals object (superqt's pattern).
+
+A job function receives the ``Worker`` as its first argument, to check ``cancelled`` and to
+report ``progress``. Results and errors come back on the GUI thread through queued signals,
+each tagged with the job's generation number so that a receiver can drop stale answers.
+Functions return plain data (QImage, numpy arrays, dataclasses), never QPixmap or widgets.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    """Raised inside a job (by ``Worker.check``) when it was asked to stop."""
+
+
+@dataclass
+class JobError:
+    """What a failed job reports: the exception and its formatted traceback."""
+
+    exc: BaseException
+    traceback: str
+
+    def __str__(self) -> str:
+        return str(self.exc) or type(self.exc).__name__
+
+
+class WorkerSignals(QObject):
+    """Lives on the GUI thread; the worker emits from its pool thread (queued delivery)."""
+
+    started = Signal(int)
+    result = Signal(int, object)  # generation, value
+    error = Signal(int, object)  # generation, JobError
+    cancelled = Signal(int)
+    progress = Signal(int, object)  # generation, payload
+    finished = Signal(int)  # always last, after result / error / cancelled
+
+
+class Worker(QRunnable):
+    """Runs ``fn(worker, *args, **kwargs)`` in a thread pool."""
+
+    def __init__(self, fn: Callable[..., Any], *args, generation: int = 0, name: str = "",
+                 **kwargs):
+        super().__init__()
+        self.setAutoDelete(False)  # Python owns it; the pool only borrows it
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.generation = generation
+        self.name = name or getattr(fn, "__name__", "job")
+        self.signals = WorkerSignals()
+        self._cancel = threading.Event()
+        self.done = threading.Event()
+
+    # ---------------------------------------------------------------- inside the job
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    def progress(self, payload: object) -> None:
+        self.signals.progress.emit(self.generation, payload)
+
+    # ---------------------------------------------------------------- from anywhere
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> None:
+        gen = self.generation
+        try:
+            self.signals.started.emit(gen)
+            if self._cancel.is_set():
+                raise Cancelled()
+            value = self.fn(self, *self.args, **self.kwargs)
+        except Cancelled:
+            self.signals.cancelled.emit(gen)
+        except BaseException as exc:  # every failure must reach the GUI, never vanish
+            if self._cancel.is_set():
+                self.signals.cancelled.emit(gen)
+            else:
+                self.signals.error.emit(gen, JobError(exc, traceback.format_exc()))
+        else:
+            if self._cancel.is_set():
+                self.signals.cancelled.emit(gen)
+            else:
+                self.signals.result.emit(gen, value)
+        finally:
+            self.done.set()
+            self.signals.finished.emit(gen)
+
+
+class Pool:
+    """A named QThreadPool that keeps its workers alive until they finish."""
+
+    def __init__(self, name: str, threads: int):
+        self.name = name
+        self.pool = QThreadPool()
+        self.pool.setMaxThreadCount(max(1, threads))
+        self.pool.setExpiryTimeout(-1)  # keep threads (and their SQLite connections) alive
+        self._running: set[Worker] = set()
+        self._lock = threading.Lock()
+
+    def start(self, worker: Worker, priority: int = 0) -> Worker:
+        with self._lock:
+            self._running.add(worker)
+        worker.signals.finished.connect(lambda _gen, w=worker: self._forget(w))
+        self.pool.start(worker, priority)
+        return worker
+
+    def _forget(self, worker: Worker) -> None:
+        with self._lock:
+            self._running.discard(worker)
+
+    def running(self) -> list[Worker]:
+        with self._lock:
+            return [w for w in self._running if not w.done.is_set()]
+
+    def cancel_all(self) -> None:
+        """Queued jobs never start (they report ``cancelled``); running ones are asked to stop."""
+        for worker in self.running():
+            worker.cancel()
+            if self.pool.tryTake(worker):
+                worker.signals.cancelled.emit(worker.generation)
+                worker.done.set()
+                worker.signals.finished.emit(worker.generation)
+
+    def wait(self, msecs: int = -1) -> bool:
+        return self.pool.waitForDone(msecs)
+
+
+class Generations:
+    """Per-kind counters: ``next(kind)`` starts a generation; older ones are stale."""
+
+    def __init__(self) -> None:
+        self._current: dict[str, int] = {}
+
+    def next(self, kind: str) -> int:
+        self._current[kind] = self._current.get(kind, 0) + 1
+        return self._current[kind]
+
+    def current(self, kind: str) -> int:
+        return self._current.get(kind, 0)
+
+    def is_current(self, kind: str, generation: int) -> bool:
+        return self._current.get(kind, 0) == generation
