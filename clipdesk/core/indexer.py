@@ -107,11 +107,16 @@ class Indexer:
             for folder in folders:
                 if not folder.is_dir():
                     raise ClipDeskError(f"not a folder: {folder}")
-            root_ids = {self.catalog.add_root(f.resolve()) for f in folders}
-            roots = [(rid, p) for rid, p in self.catalog.roots() if rid in root_ids]
+            for folder in folders:
+                self.catalog.add_root(folder.resolve())
+            roots = dict(self.catalog.roots())
+            targets = []
+            for folder in (f.resolve() for f in folders):  # a folder inside a root: just it
+                rid = next(r for r, p in roots.items() if folder == p or folder.is_relative_to(p))
+                targets.append((rid, roots[rid], folder))
         else:
-            roots = self.catalog.roots()
-        report = self._update([(rid, root, root) for rid, root in roots])
+            targets = [(rid, root, root) for rid, root in self.catalog.roots()]
+        report = self._update(targets)
         self.library.save_vectors(self.model, self.index)
         if not report.interrupted:
             self.catalog.drop_orphan_embeddings(self.model)

@@ -128,14 +128,17 @@ class Pool:
         with self._lock:
             return [w for w in self._running if not w.done.is_set()]
 
+    def cancel(self, worker: Worker) -> None:
+        """A queued job never starts (it reports ``cancelled``); a running one is asked to stop."""
+        worker.cancel()
+        if self.pool.tryTake(worker):
+            worker.signals.cancelled.emit(worker.generation)
+            worker.done.set()
+            worker.signals.finished.emit(worker.generation)
+
     def cancel_all(self) -> None:
-        """Queued jobs never start (they report ``cancelled``); running ones are asked to stop."""
         for worker in self.running():
-            worker.cancel()
-            if self.pool.tryTake(worker):
-                worker.signals.cancelled.emit(worker.generation)
-                worker.done.set()
-                worker.signals.finished.emit(worker.generation)
+            self.cancel(worker)
 
     def wait(self, msecs: int = -1) -> bool:
         return self.pool.waitForDone(msecs)

@@ -1,0 +1,702 @@
+"""The app's engine: the library, the model, and the thread pools that do the heavy work.
+
+Three pools, one job each (Picard's pattern):
+
+* ``writer`` - one thread, the only writer of the catalog and the vector index: opening
+  (and healing) the index, adding and removing folders, indexing, retrying;
+* ``search`` - one thread: queries, "find similar", tags; a newer query replaces a queued one
+  and an answer from an older generation is dropped;
+* ``general`` - model loading and downloading, status counts, image loading for the preview.
+
+Nothing here imports torch: ``models.load`` does that, inside a worker, after the window is up.
+A search typed before the model is ready is kept and answered as soon as the model is loaded.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from clipdesk.ui.query import Query
+from clipdesk.ui.settings import Settings
+from clipdesk.ui.workers import Generations, JobError, Pool, Worker
+
+if TYPE_CHECKING:
+    from clipdesk.core.catalog import ModelRow
+    from clipdesk.core.indexer import Indexer, IndexReport
+    from clipdesk.core.library import Library
+    from clipdesk.core.models import Encoder, ModelSpec
+    from clipdesk.core.search import Hit, Searcher
+
+log = logging.getLogger(__name__)
+
+TAGS_SHOWN = 5
+
+
+class ModelState(enum.Enum):
+    UNKNOWN = "unknown"  # the library is not open yet
+    LOADING = "loading"
+    DOWNLOADING = "downloading"
+    READY = "ready"
+    MISSING = "missing"  # not on this computer: offer the download or a model folder
+    FAILED = "failed"  # broken spec, bad folder, unsafe checkpoint: the message says what
+
+
+class ModelNotReady(Exception):
+    """A query needs the model's text or image tower, and the model is still loading."""
+
+
+@dataclass
+class SearchAnswer:
+    generation: int
+    query: Query
+    hits: list[Hit]
+    seconds: float
+    model: str
+
+
+@dataclass
+class RootStatus:
+    path: str
+    indexed: int
+    pending: int
+    failed: int
+    online: bool
+
+
+@dataclass
+class LibraryStatus:
+    folder: str
+    model: str
+    roots: list[RootStatus] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    bytes_on_disk: int = 0
+
+    @property
+    def indexed(self) -> int:
+        return sum(r.indexed for r in self.roots)
+
+    @property
+    def pending(self) -> int:
+        return sum(r.pending for r in self.roots)
+
+
+@dataclass
+class PhotoInfo:
+    """What the preview shows besides the picture."""
+
+    path: str
+    size: int | None
+    width: int | None
+    height: int | None
+    taken_at: float | None
+    indexed: bool
+
+
+@dataclass
+class _Opened:
+    library: Library
+    row: ModelRow | None
+    roots: int
+
+
+def _download_progress_class(worker: Worker):
+    """A tqdm-compatible class (huggingface_hub creates it with tqdm's keyword arguments and
+    calls ``update(n)``) that reports bytes to the GUI and aborts when the job is cancelled."""
+    from tqdm import tqdm
+
+    class QtProgress(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs.pop("name", None)
+            kwargs["file"] = io.StringIO()
+            kwargs["disable"] = False
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            worker.check()  # raises Cancelled: the download stops within one chunk
+            out = super().update(n)
+            worker.progress((str(self.desc or "model"), int(self.n), int(self.total or 0)))
+            return out
+
+    return QtProgress
+
+
+class Engine(QObject):
+    """Owns the library and the models; every slow call runs in one of its pools."""
+
+    libraryOpened = Signal(int)  # number of folders in the library
+    libraryFailed = Signal(str)
+    modelStateChanged = Signal(object, str)  # ModelState, message for the user
+    downloadProgress = Signal(str, int, int)  # file, bytes done, bytes total
+    searchAnswered = Signal(object)  # SearchAnswer of the current generation
+    searchWaiting = Signal(str)  # why the current query is not answered yet
+    searchFailed = Signal(str)
+    indexingStarted = Signal(str)  # what is happening ("Scanning folders…")
+    indexingProgress = Signal(int, int)  # done, total
+    indexingFinished = Signal(object)  # IndexReport, or None when it could not run
+    libraryChanged = Signal()  # folders or photos changed: counts are stale
+    statusReady = Signal(object)  # LibraryStatus
+    tagsReady = Signal(str, object)  # path, [(label, share)]
+    infoReady = Signal(object)  # PhotoInfo
+    message = Signal(str)  # one line for the status bar
+    unexpectedError = Signal(object)  # JobError: the crash dialog shows it
+
+    def __init__(self, folder: Path, model: str | None = None, device: str | None = None,
+                 settings: Settings | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.folder = Path(folder)
+        self.settings = settings or Settings()
+        self.cli_model = model
+        self.device = device or self.settings.device or "auto"
+        self.writer = Pool("writer", 1)
+        self.search_pool = Pool("search", 1)
+        self.general = Pool("general", 2)
+        self.gens = Generations()
+
+        self.library: Library | None = None
+        self.spec: ModelSpec | None = None  # the model the library is (being) indexed with
+        self.model_state = ModelState.UNKNOWN
+        self.model_message = ""
+        self.encoder: Encoder | None = None  # the loaded model for ``spec``
+        self.searcher: Searcher | None = None
+        self.search_spec: str | None = None  # the model answering searches (may lag ``spec``)
+        self._search_encoder: Encoder | None = None
+        self._pending_query: Query | None = None
+        self._search_running: Worker | None = None
+        self._search_queued: tuple[int, Query] | None = None
+        self._index_worker: Worker | None = None
+        self._indexer: Indexer | None = None
+        self._paused = False
+        self._index_after_load = True
+        self._after_model: list[tuple[str, Any]] = []  # writer jobs waiting for the model
+        self._label_vectors: dict[str, tuple[list[str], Any]] = {}
+        self._closing = False
+        self._last_query: Query | None = None
+        self._index_jobs = 0
+
+    # ================================================================ start-up
+
+    def start(self) -> None:
+        """Open the library (and heal its index) on the writer, then load the model."""
+        worker = Worker(self._open_job, name="open library")
+        worker.signals.result.connect(self._on_opened)
+        worker.signals.error.connect(self._on_open_failed)
+        self.writer.start(worker)
+
+    def _open_job(self, worker: Worker) -> _Opened:
+        from clipdesk.core import models
+        from clipdesk.core.library import Library
+
+        library = Library(self.folder)
+        spec = models.choose_spec(self.cli_model, library.model_spec or self.settings.model or None)
+        row = library.model_row(spec)
+        if row is not None:
+            library.vectors(row, persist=True)  # heal here, on the writer, once
+        return _Opened(library, row, len(library.catalog.roots()))
+
+    @Slot(int, object)
+    def _on_opened(self, _gen: int, opened: _Opened) -> None:
+        from clipdesk.core import models
+
+        self.library = opened.library
+        self.spec = models.choose_spec(self.cli_model,
+                                       self.library.model_spec or self.settings.model or None)
+        if opened.row is not None:
+            self._make_searcher(opened.row)
+        self.libraryOpened.emit(opened.roots)
+        self.refresh_status()
+        self.load_model(download=False)
+
+    @Slot(int, object)
+    def _on_open_failed(self, _gen: int, error: JobError) -> None:
+        from clipdesk.core.errors import ClipDeskError
+
+        if isinstance(error.exc, ClipDeskError):
+            self.libraryFailed.emit(str(error))
+        else:
+            log.error("cannot open the library %s:\n%s", self.folder, error.traceback)
+            self.libraryFailed.emit(f"cannot open the library {self.folder}: {error}")
+
+    # ================================================================ the model
+
+    def load_model(self, download: bool = False) -> None:
+        """Load ``spec`` in the background (downloading it first when asked)."""
+        if self.spec is None or self._closing:
+            return
+        gen = self.gens.next("model")
+        state = ModelState.DOWNLOADING if download else ModelState.LOADING
+        self._set_model_state(state, f"{'Downloading' if download else 'Loading'} {self.spec.text}…")
+        worker = Worker(self._load_job, self.spec, self.device, download, generation=gen,
+                        name="load model")
+        worker.signals.result.connect(self._on_model_loaded)
+        worker.signals.error.connect(self._on_model_failed)
+        worker.signals.cancelled.connect(self._on_model_cancelled)
+        worker.signals.progress.connect(self._on_download_progress)
+        self._model_worker = worker
+        self.general.start(worker)
+
+    def _load_job(self, worker: Worker, spec: ModelSpec, device: str, download: bool) -> Encoder:
+        from clipdesk.core import models
+
+        progress = _download_progress_class(worker) if download else None
+        encoder = models.load(spec, device=device, download=download, tqdm_class=progress)
+        worker.check()
+        return encoder
+
+    def cancel_download(self) -> None:
+        worker = getattr(self, "_model_worker", None)
+        if worker is not None and self.model_state is ModelState.DOWNLOADING:
+            worker.cancel()
+
+    def set_model(self, spec_text: str, device: str | None = None) -> None:
+        """Switch to another model (or device). The library re-indexes in the background; the
+        current model keeps answering searches until that is done."""
+        from clipdesk.core.models import ModelSpec
+
+        spec = ModelSpec.parse(spec_text)
+        device = device or self.device
+        if self.spec is not None and spec.text == self.spec.text and device == self.device:
+            return
+        self.settings.model = spec.text
+        self.device = device
+        self.pause_indexing()
+        self._paused = False
+        self.spec = spec
+        self.encoder = None
+        self.load_model(download=False)
+
+    @Slot(int, object)
+    def _on_download_progress(self, gen: int, payload) -> None:
+        if self.gens.is_current("model", gen):
+            self.downloadProgress.emit(*payload)
+
+    @Slot(int, object)
+    def _on_model_loaded(self, gen: int, encoder: Encoder) -> None:
+        if not self.gens.is_current("model", gen) or self._closing or self.library is None:
+            return
+        self.encoder = encoder
+        row = self.library.model_row(encoder.spec)
+        if row is not None and row.dim != encoder.dim:
+            self._set_model_state(ModelState.FAILED, f"model {encoder.spec.text} does not match "
+                                  "the library's index for it")
+            return
+        # The writer opens (or creates) this model's index before any search may touch it.
+        worker = Worker(self._prepare_job, encoder, generation=gen, name="prepare index")
+        worker.signals.result.connect(self._on_prepared)
+        worker.signals.error.connect(self._on_model_failed)
+        self.writer.start(worker)
+
+    def _prepare_job(self, worker: Worker, encoder: Encoder) -> tuple[ModelRow, bool]:
+        assert self.library is not None
+        row = self.library.model_row(encoder.spec, encoder.dim)
+        self.library.vectors(row, persist=True)
+        counts = self.library.catalog.counts(row.id).values()
+        return row, all(c["pending"] == 0 for c in counts)
+
+    @Slot(int, object)
+    def _on_prepared(self, gen: int, prepared: tuple[ModelRow, bool]) -> None:
+        if not self.gens.is_current("model", gen) or self._closing:
+            return
+        assert self.encoder is not None
+        row, complete = prepared
+        self._set_model_state(ModelState.READY, f"Model {self.encoder.spec.text} on "
+                              f"{self.encoder.device}")
+        if self.searcher is None or self.search_spec == row.spec or complete:
+            self._make_searcher(row, self.encoder)
+        # else: a new model; the old one answers until the new index is complete
+        jobs, self._after_model = self._after_model, []
+        for kind, arg in jobs:
+            getattr(self, kind)(arg)
+        if not any(kind == "index" for kind, _ in jobs) and self._index_after_load:
+            self.index(None)
+        self._run_pending_query()
+
+    @Slot(int, object)
+    def _on_model_failed(self, gen: int, error: JobError) -> None:
+        from clipdesk.core.errors import ClipDeskError, ModelUnavailable
+
+        if not self.gens.is_current("model", gen):
+            return
+        if isinstance(error.exc, ModelUnavailable):
+            self._set_model_state(ModelState.MISSING, str(error))
+        elif isinstance(error.exc, ClipDeskError):
+            self._set_model_state(ModelState.FAILED, str(error))
+        else:
+            log.error("the model could not be loaded:\n%s", error.traceback)
+            self._set_model_state(ModelState.FAILED, f"the model could not be loaded: {error}")
+        if self._pending_query is not None and self.searcher is None:
+            self.searchWaiting.emit("Searching needs the model: " + self.model_message)
+
+    @Slot(int)
+    def _on_model_cancelled(self, gen: int) -> None:
+        if self.gens.is_current("model", gen):
+            self._set_model_state(ModelState.MISSING, "Download cancelled.")
+
+    def _set_model_state(self, state: ModelState, message: str) -> None:
+        self.model_state, self.model_message = state, message
+        self.modelStateChanged.emit(state, message)
+
+    def _make_searcher(self, row: ModelRow, encoder: Encoder | None = None) -> None:
+        from clipdesk.core.search import Searcher
+
+        assert self.library is not None
+        self._search_encoder = encoder
+        self.searcher = Searcher(self.library, row, self._encoder_for_search)
+        self.search_spec = row.spec
+
+    def _encoder_for_search(self) -> Encoder:
+        if self._search_encoder is None:
+            raise ModelNotReady()
+        return self._search_encoder
+
+    # ================================================================ searching
+
+    def search(self, query: Query) -> int:
+        """Answer ``query`` in the background; returns its generation. Only the newest
+        generation's answer is emitted."""
+        gen = self.gens.next("search")
+        self._last_query = None if query.empty else query
+        if query.empty:
+            self._pending_query = None
+            self._search_queued = None
+            return gen
+        self._pending_query = query
+        if self.searcher is None:
+            self.searchWaiting.emit(self._waiting_reason())
+            return gen
+        if self._search_running is not None:  # one at a time; the newest waits its turn
+            self._search_queued = (gen, query)
+            return gen
+        self._start_search(gen, query)
+        return gen
+
+    def _waiting_reason(self) -> str:
+        if self.model_state in (ModelState.MISSING, ModelState.FAILED):
+            return "Searching needs the model: " + self.model_message
+        if self.library is None:
+            return "Opening the library…"
+        if not self.library.catalog.roots():
+            return "Add a folder of photos to search them."
+        return "Loading the model… your search runs as soon as it is ready."
+
+    def _start_search(self, gen: int, query: Query) -> None:
+        worker = Worker(self._search_job, self.searcher, query, self.settings.max_results,
+                        generation=gen, name="search")
+        worker.signals.result.connect(self._on_search_result)
+        worker.signals.error.connect(self._on_search_error)
+        worker.signals.finished.connect(self._on_search_finished)
+        self._search_running = worker
+        self.search_pool.start(worker)
+
+    def _search_job(self, worker: Worker, searcher: Searcher, query: Query, n: int) -> SearchAnswer:
+        start = time.perf_counter()
+        vector = searcher.query_vector([query.text] if query.text else [], list(query.images),
+                                       list(query.negatives))
+        worker.check()
+        hits = searcher.search(vector, n, exclude=set(query.exclude))
+        return SearchAnswer(worker.generation, query, hits, time.perf_counter() - start,
+                            searcher.model.spec)
+
+    @Slot(int, object)
+    def _on_search_result(self, gen: int, answer: SearchAnswer) -> None:
+        if self.gens.is_current("search", gen):
+            self._pending_query = None
+            self.searchAnswered.emit(answer)
+
+    @Slot(int, object)
+    def _on_search_error(self, gen: int, error: JobError) -> None:
+        from clipdesk.core.errors import ClipDeskError
+
+        if not self.gens.is_current("search", gen):
+            return
+        if isinstance(error.exc, ModelNotReady):
+            self.searchWaiting.emit(self._waiting_reason())  # kept; runs when the model is ready
+        elif isinstance(error.exc, ClipDeskError):
+            self._pending_query = None
+            self.searchFailed.emit(str(error))
+        else:
+            self._pending_query = None
+            log.error("search failed:\n%s", error.traceback)
+            self.searchFailed.emit(f"the search failed: {error}")
+            self.unexpectedError.emit(error)
+
+    @Slot(int)
+    def _on_search_finished(self, _gen: int) -> None:
+        self._search_running = None
+        if self._search_queued is not None:
+            gen, query = self._search_queued
+            self._search_queued = None
+            if self.gens.is_current("search", gen) and self.searcher is not None:
+                self._start_search(gen, query)
+
+    def _run_pending_query(self) -> None:
+        if self._pending_query is not None and self.searcher is not None:
+            self.search(self._pending_query)
+
+    # ================================================================ tags and photo facts
+
+    def tags(self, path: str, n: int = TAGS_SHOWN) -> None:
+        """Rank labels for a photo; answers with ``tagsReady(path, ranked)``."""
+        if self.searcher is None:
+            self.message.emit("Tags need the model, which is not ready yet.")
+            return
+        worker = Worker(self._tags_job, self.searcher, path, n, name="tags")
+        worker.signals.result.connect(self._on_tags)
+        worker.signals.error.connect(self._on_tags_error)
+        self.search_pool.start(worker)
+
+    def _tags_job(self, worker: Worker, searcher: Searcher, path: str, n: int):
+        from clipdesk.core import tags
+
+        spec = searcher.model.spec
+        cached = self._label_vectors.get(spec)
+        if cached is None:
+            labels = sorted(set(tags.vocabulary()) | set(searcher.catalog.labels()))
+            vectors = tags.label_vectors(searcher.catalog, searcher.model,
+                                         lambda: searcher.encoder, labels)
+            cached = self._label_vectors[spec] = (labels, vectors)
+        labels, vectors = cached
+        ranked = tags.rank(searcher.image_vector(Path(path)), labels, vectors, n)
+        return path, ranked
+
+    @Slot(int, object)
+    def _on_tags(self, _gen: int, result) -> None:
+        self.tagsReady.emit(*result)
+
+    @Slot(int, object)
+    def _on_tags_error(self, _gen: int, error: JobError) -> None:
+        from clipdesk.core.errors import ClipDeskError
+
+        if isinstance(error.exc, ModelNotReady):
+            self.message.emit("Tags need the model, which is still loading.")
+        elif isinstance(error.exc, ClipDeskError):
+            self.message.emit(str(error))
+        else:
+            log.error("tags failed:\n%s", error.traceback)
+            self.unexpectedError.emit(error)
+
+    def photo_info(self, path: str) -> None:
+        worker = Worker(self._info_job, path, name="photo info")
+        worker.signals.result.connect(lambda _g, info: self.infoReady.emit(info))
+        self.general.start(worker)
+
+    def _info_job(self, worker: Worker, path: str) -> PhotoInfo:
+        row = self.library.catalog.file_by_path(path) if self.library else None
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = None
+        if row is None:
+            return PhotoInfo(path, size, None, None, None, False)
+        when = row.taken_at if row.taken_at is not None else row.mtime_ns / 1e9
+        return PhotoInfo(path, size, row.width, row.height, when, row.status == "ok")
+
+    # ================================================================ the writer: folders, indexing
+
+    def add_folders(self, folders: list[Path]) -> None:
+        folders = [Path(f).resolve() for f in folders if Path(f).is_dir()]
+        if not folders:
+            return
+        if self.encoder is None or self.model_state is not ModelState.READY:
+            worker = Worker(self._add_roots_job, folders, name="add folders")
+            worker.signals.result.connect(self._on_roots_changed)
+            worker.signals.error.connect(self._on_writer_error)
+            self.writer.start(worker)
+            return
+        self.index(folders)
+
+    def _add_roots_job(self, worker: Worker, folders: list[Path]) -> None:
+        assert self.library is not None
+        for folder in folders:
+            self.library.catalog.add_root(folder)
+
+    def remove_folder(self, folder: Path) -> None:
+        worker = Worker(self._remove_root_job, Path(folder), self.encoder, name="remove folder")
+        worker.signals.result.connect(self._on_roots_changed)
+        worker.signals.error.connect(self._on_writer_error)
+        self.writer.start(worker)
+
+    def _remove_root_job(self, worker: Worker, folder: Path, encoder: Encoder | None) -> None:
+        from clipdesk.core.indexer import Indexer
+
+        assert self.library is not None
+        if encoder is not None:
+            Indexer(self.library, encoder, on_progress=lambda *_: None).remove_root(folder)
+            return
+        ids = self.library.catalog.remove_root(folder)
+        searcher = self.searcher
+        if searcher is not None:  # its index is loaded: keep it in step (the file heals on open)
+            searcher.index.remove(ids)
+
+    @Slot(int, object)
+    def _on_roots_changed(self, _gen: int, _value) -> None:
+        self.libraryChanged.emit()
+        self.refresh_status()
+
+    def retry_failed(self) -> None:
+        if self.encoder is None or self.model_state is not ModelState.READY:
+            self._after_model.append(("retry_failed", None))
+            self.message.emit("Failed photos will be retried when the model is ready.")
+            return
+        self._start_index_job(retry=True)
+
+    def index(self, folders: list[Path] | None = None) -> None:
+        """Bring the given folders (all when None) up to date, adding new ones as roots."""
+        self._paused = False
+        if self.encoder is None or self.model_state is not ModelState.READY:
+            if folders:
+                self.add_folders(folders)
+            self._index_after_load = True
+            return
+        self._start_index_job(folders=folders)
+
+    def _start_index_job(self, folders: list[Path] | None = None, retry: bool = False) -> None:
+        assert self.encoder is not None
+        self._index_jobs += 1
+        worker = Worker(self._index_job, self.encoder, folders, retry, name="index")
+        worker.signals.started.connect(self._on_index_started)
+        worker.signals.progress.connect(self._on_index_progress)
+        worker.signals.result.connect(self._on_index_done)
+        worker.signals.error.connect(self._on_index_error)
+        worker.signals.cancelled.connect(lambda _g: self._on_index_done(_g, None))
+        self.writer.start(worker)
+
+    def _index_job(self, worker: Worker, encoder: Encoder, folders, retry: bool) -> IndexReport:
+        from clipdesk.core.indexer import Indexer
+
+        assert self.library is not None
+        if self._paused:
+            worker.cancel()
+        worker.check()
+        indexer = Indexer(self.library, encoder, workers=self.settings.workers or None,
+                          on_progress=lambda done, total: worker.progress((done, total)))
+        self._indexer = indexer
+        try:
+            worker.check()  # paused while the indexer opened
+            report = indexer.retry_failed() if retry else indexer.run(folders)
+            if retry:
+                indexer.save()
+            report.model = encoder.spec.text  # type: ignore[attr-defined]
+            return report
+        finally:
+            self._indexer = None
+
+    @property
+    def indexing(self) -> bool:
+        return self._index_jobs > 0
+
+    @Slot(int)
+    def _on_index_started(self, _gen: int) -> None:
+        self.indexingStarted.emit("Looking for new and changed photos…")
+        self.libraryChanged.emit()
+
+    @Slot(int, object)
+    def _on_index_progress(self, _gen: int, payload) -> None:
+        self.indexingProgress.emit(*payload)
+
+    @Slot(int, object)
+    def _on_index_done(self, _gen: int, report) -> None:
+        self._index_jobs -= 1
+        if report is not None:
+            model = getattr(report, "model", None)
+            if (model and model != self.search_spec and not report.interrupted
+                    and self.encoder is not None and self.encoder.spec.text == model):
+                # the new model's index is complete: it answers from now on
+                row = self.library.model_row(self.encoder.spec)
+                self._make_searcher(row, self.encoder)
+                self.message.emit(f"Now searching with {model}.")
+                if self._pending_query is None and self._last_query is not None:
+                    self._pending_query = self._last_query
+            for msg in report.folder_errors:
+                self.message.emit(msg)
+        self.indexingFinished.emit(report)
+        self.libraryChanged.emit()
+        self.refresh_status()
+        self._run_pending_query()
+
+    @Slot(int, object)
+    def _on_index_error(self, gen: int, error: JobError) -> None:
+        self._index_jobs -= 1
+        self._on_writer_error(gen, error)
+        self.indexingFinished.emit(None)
+
+    @Slot(int, object)
+    def _on_writer_error(self, _gen: int, error: JobError) -> None:
+        from clipdesk.core.errors import ClipDeskError
+
+        if isinstance(error.exc, ClipDeskError):
+            self.message.emit(str(error))
+        else:
+            log.error("a library job failed:\n%s", error.traceback)
+            self.unexpectedError.emit(error)
+
+    def pause_indexing(self) -> None:
+        """Stop after the batch in flight; everything finished so far is kept."""
+        self._paused = True
+        self._index_after_load = False
+        for worker in self.writer.running():
+            if worker.name == "index":
+                self.writer.cancel(worker)
+        indexer = self._indexer
+        if indexer is not None:
+            indexer.stop()
+
+    def resume_indexing(self) -> None:
+        self.index(None)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    # ================================================================ status
+
+    def refresh_status(self) -> None:
+        if self.library is None:
+            return
+        gen = self.gens.next("status")
+        worker = Worker(self._status_job, generation=gen, name="status")
+        worker.signals.result.connect(self._on_status)
+        self.general.start(worker)
+
+    def _status_job(self, worker: Worker) -> LibraryStatus:
+        assert self.library is not None
+        cat = self.library.catalog
+        spec = self.spec.text if self.spec else (self.library.model_spec or "")
+        row = cat.model(spec) if spec else None
+        counts = cat.counts(row.id if row else None)
+        status = LibraryStatus(str(self.folder), spec)
+        for rid, path in cat.roots():
+            c = counts.get(rid, {"indexed": 0, "pending": 0, "failed": 0})
+            status.roots.append(RootStatus(str(path), c["indexed"], c["pending"], c["failed"],
+                                           path.is_dir()))
+        status.failures = cat.failures()
+        status.bytes_on_disk = sum(self.library.size_on_disk().values())
+        return status
+
+    @Slot(int, object)
+    def _on_status(self, gen: int, status: LibraryStatus) -> None:
+        if self.gens.is_current("status", gen):
+            self.statusReady.emit(status)
+
+    # ================================================================ shutting down
+
+    def shutdown(self, timeout_ms: int = 60_000) -> None:
+        """Stop after the batch in flight, keep everything finished, wait for the threads."""
+        self._closing = True
+        self.pause_indexing()
+        self.cancel_download()
+        self.search_pool.cancel_all()
+        self.general.cancel_all()
+        self.writer.wait(timeout_ms)
+        self.search_pool.wait(timeout_ms)
+        self.general.wait(timeout_ms)
+        if self.library is not None:
+            self.library.close()

@@ -1,0 +1,337 @@
+"""The results grid: a list model over search hits, a tile delegate and the view.
+
+The model holds the hits once and an ``order`` array over them (numpy), so sorting by date
+and the relevance cut-off cost milliseconds even for 100,000 results. Tiles have one size
+(``setUniformItemSizes``), so the view never measures items one by one. Thumbnails come from
+``ThumbnailLoader``; a tile without one paints a placeholder and asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
+
+from clipdesk.ui.thumbnails import ThumbnailLoader
+
+if TYPE_CHECKING:
+    from clipdesk.core.search import Hit
+
+HitRole = Qt.ItemDataRole.UserRole + 1
+PathRole = Qt.ItemDataRole.UserRole + 2
+ScoreRole = Qt.ItemDataRole.UserRole + 3
+DateRole = Qt.ItemDataRole.UserRole + 4
+
+ZOOM_STEPS = (96, 128, 160, 192, 224, 256, 320)
+MARGIN = 6
+
+
+def hit_key(hit: Hit) -> str:
+    return hit.hash or hit.path
+
+
+class ResultsModel(QAbstractListModel):
+    """Search hits, sorted by relevance or date, with a relevance cut-off."""
+
+    countChanged = Signal(int, int)  # shown, total
+
+    def __init__(self, loader: ThumbnailLoader, parent=None):
+        super().__init__(parent)
+        self.loader = loader
+        self.loader.ready.connect(self._on_thumbnails)
+        self.thumbnail_path: Callable[[str], os.PathLike] | None = None
+        self._hits: list[Hit] = []
+        self._scores = np.zeros(0, dtype=np.float32)
+        self._dates = np.zeros(0, dtype=np.float64)
+        self._order = np.zeros(0, dtype=np.int64)
+        self._sort = "relevance"
+        self._cutoff = 0  # percent of the score range
+        self._waiting: dict[str, set[int]] = {}
+
+    # ---------------------------------------------------------------- contents
+
+    def set_hits(self, hits: list[Hit]) -> None:
+        self.beginResetModel()
+        self._hits = list(hits)
+        self._scores = np.fromiter((h.score for h in self._hits), np.float32, len(self._hits))
+        self._dates = np.fromiter(
+            (h.taken_at if h.taken_at is not None else -np.inf for h in self._hits),
+            np.float64, len(self._hits))
+        self._waiting.clear()
+        self.loader.drop_pending()
+        self._order = self._compute_order()
+        self.endResetModel()
+        self.countChanged.emit(len(self._order), len(self._hits))
+
+    def clear(self) -> None:
+        self.set_hits([])
+
+    @property
+    def hits(self) -> list[Hit]:
+        return self._hits
+
+    @property
+    def sort(self) -> str:
+        return self._sort
+
+    def set_sort(self, sort: str) -> None:
+        if sort != self._sort:
+            self._sort = sort
+            self._reorder()
+
+    @property
+    def cutoff(self) -> int:
+        return self._cutoff
+
+    def set_cutoff(self, percent: int) -> None:
+        percent = max(0, min(100, int(percent)))
+        if percent != self._cutoff:
+            self._cutoff = percent
+            self._reorder()
+
+    def cutoff_score(self) -> float | None:
+        """The lowest score shown, or None when the cut-off lets everything through."""
+        if not len(self._scores) or self._cutoff == 0:
+            return None
+        lo, hi = float(self._scores.min()), float(self._scores.max())
+        return lo + (hi - lo) * self._cutoff / 100.0
+
+    def _compute_order(self) -> np.ndarray:
+        keep = np.arange(len(self._hits))
+        threshold = self.cutoff_score()
+        if threshold is not None:
+            keep = keep[self._scores >= threshold - 1e-7]
+        if self._sort == "date":
+            keep = keep[np.argsort(-self._dates[keep], kind="stable")]
+        else:
+            keep = keep[np.argsort(-self._scores[keep], kind="stable")]
+        return keep
+
+    def _reorder(self) -> None:
+        self.beginResetModel()
+        self._waiting.clear()
+        self._order = self._compute_order()
+        self.endResetModel()
+        self.countChanged.emit(len(self._order), len(self._hits))
+
+    def hit(self, row: int) -> Hit:
+        return self._hits[int(self._order[row])]
+
+    def row_of(self, path: str) -> int:
+        for row in range(len(self._order)):
+            if self.hit(row).path == path:
+                return row
+        return -1
+
+    # ---------------------------------------------------------------- Qt model
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._order)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        row = index.row()
+        if not index.isValid() or row >= len(self._order):
+            return None
+        hit = self._hits[int(self._order[row])]
+        if role == Qt.ItemDataRole.DecorationRole:
+            key = hit_key(hit)
+            pixmap = self.loader.pixmap(key)
+            if pixmap is None and not self.loader.failed(key):
+                self._waiting.setdefault(key, set()).add(row)
+                paths = (str(self.thumbnail_path(hit.hash)),) if hit.hash and self.thumbnail_path \
+                    else ()
+                self.loader.request(key, (*paths, hit.path))
+            return pixmap
+        if role == Qt.ItemDataRole.DisplayRole:
+            return os.path.basename(hit.path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            when = _date_text(hit.taken_at)
+            return f"{hit.path}\nscore {hit.score:.3f}" + (f" · {when}" if when else "")
+        if role == HitRole:
+            return hit
+        if role == PathRole:
+            return hit.path
+        if role == ScoreRole:
+            return hit.score
+        if role == DateRole:
+            return hit.taken_at
+        return None
+
+    def flags(self, index):
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemIsDragEnabled)
+
+    def mimeTypes(self) -> list[str]:
+        return ["text/uri-list", "text/plain"]
+
+    def supportedDragActions(self):
+        return Qt.DropAction.CopyAction
+
+    def mimeData(self, indexes) -> QMimeData:
+        """Photos dragged out to other apps travel as file URLs."""
+        paths = [index.data(PathRole) for index in sorted(indexes, key=lambda i: i.row())]
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(p) for p in paths])
+        mime.setText("\n".join(paths))
+        return mime
+
+    def _on_thumbnails(self, keys: list[str]) -> None:
+        for key in keys:
+            rows = self._waiting.pop(key, ())
+            for row in rows:
+                if row < len(self._order):
+                    index = self.index(row)
+                    self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+def _date_text(stamp: float | None) -> str:
+    if stamp is None or not np.isfinite(stamp):
+        return ""
+    try:
+        return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d")
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
+class TileDelegate(QStyledItemDelegate):
+    """A square thumbnail (or a placeholder while it loads) with the score or date below."""
+
+    def __init__(self, view: ResultsView):
+        super().__init__(view)
+        self.view = view
+        self.tile = 160
+        self.show_scores = True
+
+    def text_height(self) -> int:
+        return QFontMetrics(self.view.font()).height() + 2
+
+    def caption_shown(self, sort: str) -> bool:
+        return self.show_scores or sort == "date"
+
+    def cell_size(self, sort: str = "relevance") -> QSize:
+        text = self.text_height() if self.caption_shown(sort) else 0
+        return QSize(self.tile + 2 * MARGIN, self.tile + text + 2 * MARGIN)
+
+    def sizeHint(self, option, index) -> QSize:
+        model = index.model()
+        return self.cell_size(getattr(model, "sort", "relevance"))
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        self.initStyleOption(option, index)
+        option.text = ""
+        option.icon = type(option.icon)()
+        style = option.widget.style() if option.widget else self.view.style()
+        style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter,
+                            option.widget)
+        rect: QRect = option.rect
+        square = QRect(rect.x() + (rect.width() - self.tile) // 2, rect.y() + MARGIN,
+                       self.tile, self.tile)
+        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        palette: QPalette = option.palette
+        painter.save()
+        if pixmap is not None and not pixmap.isNull():
+            size = pixmap.deviceIndependentSize().toSize().scaled(
+                square.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(square.center())
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawPixmap(target, pixmap)
+        else:
+            base = palette.color(QPalette.ColorRole.Mid)
+            base.setAlpha(70)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(base)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            painter.drawRoundedRect(square.adjusted(8, 8, -8, -8), 6, 6)
+        model = index.model()
+        sort = getattr(model, "sort", "relevance")
+        if self.caption_shown(sort):
+            if sort == "date":
+                caption = _date_text(index.data(DateRole)) or "no date"
+            else:
+                caption = f"{index.data(ScoreRole):.3f}"
+            text_rect = QRect(rect.x(), square.bottom() + 2, rect.width(), self.text_height())
+            selected = bool(option.state & QStyle.StateFlag.State_Selected)
+            colour: QColor = palette.color(
+                QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.PlaceholderText)
+            painter.setPen(colour)
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, caption)
+        painter.restore()
+
+
+class ResultsView(QListView):
+    """The grid. Ctrl+wheel zooms; Space asks for the preview."""
+
+    zoomRequested = Signal(int)  # +1 bigger, -1 smaller
+    previewRequested = Signal(QPersistentModelIndex)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.SinglePass)
+        self.setMovement(QListView.Movement.Static)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setSelectionRectVisible(True)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setDefaultDropAction(Qt.DropAction.CopyAction)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.setMouseTracking(True)
+        self.tile_delegate = TileDelegate(self)
+        self.setItemDelegate(self.tile_delegate)
+        self.verticalScrollBar().setSingleStep(40)
+
+    def set_tile(self, tile: int, show_scores: bool, sort: str) -> None:
+        self.tile_delegate.tile = tile
+        self.tile_delegate.show_scores = show_scores
+        self.setGridSize(self.tile_delegate.cell_size(sort))
+        self.verticalScrollBar().setSingleStep(max(20, tile // 4))
+
+    def wheelEvent(self, event) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            delta = event.angleDelta().y()
+            if delta:
+                self.zoomRequested.emit(1 if delta > 0 else -1)
+            event.accept()
+            return
+        super().wheelEvent(event)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            index = self.currentIndex()
+            if index.isValid():
+                self.previewRequested.emit(QPersistentModelIndex(index))
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyboardSearch(self, search: str) -> None:
+        """Typing in the grid is not a file-name search; the window sends it to the search bar."""
+
+    def selected_paths(self) -> list[str]:
+        rows = sorted(i.row() for i in self.selectionModel().selectedIndexes())
+        model = self.model()
+        return [model.hit(r).path for r in rows]

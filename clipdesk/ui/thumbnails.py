@@ -1,0 +1,231 @@
+"""Thumbnails for the grid: read off the GUI thread, newest request first, kept in an LRU.
+
+calibre's cover grid, in short: the delegate asks for a thumbnail while painting; on a miss it
+paints a placeholder and the loader queues the request. The loader's threads take the
+*newest* request first (LIFO), so the tiles on screen now fill before the ones scrolled past,
+and old requests beyond ``MAX_PENDING`` are dropped (they are asked for again if painted
+again). A thread returns a ``QImage``; the GUI thread turns it into a ``QPixmap``, puts it in
+the LRU and repaints the tiles that wait for it. Changing the tile size starts a new
+generation: images of the old size that are still in flight are dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtGui import QImage, QImageReader, QPixmap
+
+MAX_PENDING = 400
+BATCH_BUDGET_S = 0.008  # GUI time per batch of arrived thumbnails
+
+
+def read_image(path: str, fit: QSize | None = None) -> QImage:
+    """An image file as a QImage with EXIF orientation applied, scaled down to ``fit``.
+    Safe in any thread. A JPEG is decoded at reduced size when it is much larger than ``fit``."""
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    if fit is not None and fit.isValid():
+        size = reader.size()
+        if size.isValid() and (size.width() > 2 * fit.width() or size.height() > 2 * fit.height()):
+            # the scaled size is of the stored picture, before the EXIF turn
+            box = fit.transposed() if _swaps_sides(reader) else fit
+            reader.setScaledSize(size.scaled(box * 2, Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if image.isNull():
+        return image
+    if fit is not None and fit.isValid() and (image.width() > fit.width()
+                                               or image.height() > fit.height()):
+        image = image.scaled(fit, Qt.AspectRatioMode.KeepAspectRatio,
+                             Qt.TransformationMode.SmoothTransformation)
+    return image
+
+
+def _swaps_sides(reader: QImageReader) -> bool:
+    """Whether EXIF orientation turns the picture by 90 degrees (width and height swap)."""
+    from PySide6.QtGui import QImageIOHandler
+
+    return bool(reader.transformation() & QImageIOHandler.Transformation.TransformationRotate90)
+
+
+@dataclass
+class _Request:
+    key: str
+    paths: tuple[str, ...]  # tried in order: the cached thumbnail, then the photo itself
+    generation: int
+
+
+class _Signals(QObject):
+    loaded = Signal(int, str, QImage)  # generation, key, image (null when it could not be read)
+
+
+class ThumbnailLoader(QObject):
+    """Reads thumbnails in its own small pool; ``ready(key)`` when a pixmap is in the cache."""
+
+    ready = Signal(list)  # keys whose pixmaps just arrived
+
+    def __init__(self, threads: int = 2, cache_bytes: int = 160 * 2**20,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(threads)
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._pending: OrderedDict[str, _Request] = OrderedDict()
+        self._active = 0
+        self._generation = 0
+        self._size = QSize(160, 160)
+        self.cache = PixmapCache(cache_bytes)
+        self._failed: set[str] = set()
+        self._in_flight: set[str] = set()
+        self._signals = _Signals()
+        self._signals.loaded.connect(self._on_loaded)
+        self._arrived: deque[tuple[str, QImage]] = deque()
+        self._flush = QTimer(self)
+        self._flush.setSingleShot(True)
+        self._flush.setInterval(0)
+        self._flush.timeout.connect(self._process_arrived)
+
+    # ---------------------------------------------------------------- GUI thread
+
+    @property
+    def size(self) -> QSize:
+        return QSize(self._size)
+
+    def set_size(self, size: QSize) -> None:
+        """New tile size: forget pixmaps of the old size and drop requests in flight."""
+        if size == self._size:
+            return
+        with self._lock:
+            self._size = QSize(size)
+            self._generation += 1
+            self._pending.clear()
+            self._in_flight.clear()
+        self._failed.clear()
+        self._arrived.clear()
+        self.cache.clear()
+
+    def pixmap(self, key: str) -> QPixmap | None:
+        return self.cache.get(key)
+
+    def failed(self, key: str) -> bool:
+        return key in self._failed
+
+    def request(self, key: str, paths: tuple[str, ...]) -> None:
+        """Ask for a thumbnail; the newest request is served first."""
+        if key in self._failed or self.cache.contains(key):
+            return
+        start = False
+        with self._lock:
+            if key in self._pending:
+                self._pending.move_to_end(key)
+            elif key not in self._in_flight:
+                self._pending[key] = _Request(key, paths, self._generation)
+                while len(self._pending) > MAX_PENDING:
+                    self._pending.popitem(last=False)
+            if self._pending and self._active < self._threads:
+                self._active += 1
+                start = True
+        if start:
+            self.pool.start(QRunnable.create(self._drain))
+
+    def drop_pending(self) -> None:
+        """Forget queued requests (the results changed); what is on screen asks again."""
+        with self._lock:
+            self._pending.clear()
+
+    def wait(self, msecs: int = -1) -> bool:
+        self.drop_pending()
+        return self.pool.waitForDone(msecs)
+
+    @Slot(int, str, QImage)
+    def _on_loaded(self, generation: int, key: str, image: QImage) -> None:
+        if generation != self._generation:
+            return
+        self._arrived.append((key, image))
+        if not self._flush.isActive():
+            self._flush.start()
+
+    def _process_arrived(self) -> None:
+        """Turn arrived images into pixmaps under a time budget, then announce them at once."""
+        deadline = time.perf_counter() + BATCH_BUDGET_S
+        keys = []
+        while self._arrived and time.perf_counter() < deadline:
+            key, image = self._arrived.popleft()
+            with self._lock:
+                self._in_flight.discard(key)
+            if image.isNull():
+                self._failed.add(key)
+            else:
+                self.cache.put(key, QPixmap.fromImage(image))
+            keys.append(key)
+        if self._arrived:
+            self._flush.start()
+        if keys:
+            self.ready.emit(keys)
+
+    # ---------------------------------------------------------------- pool threads
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._active -= 1
+                    return
+                key, req = self._pending.popitem(last=True)  # LIFO: the newest first
+                size = QSize(self._size)
+                if req.generation != self._generation:
+                    continue
+                self._in_flight.add(key)
+            image = QImage()
+            for path in req.paths:
+                image = read_image(path, size)
+                if not image.isNull():
+                    break
+            self._signals.loaded.emit(req.generation, key, image)
+
+
+class PixmapCache:
+    """Least recently used pixmaps, bounded by their size in bytes."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, QPixmap] = OrderedDict()
+        self._bytes = 0
+
+    @staticmethod
+    def _cost(pixmap: QPixmap) -> int:
+        return pixmap.width() * pixmap.height() * 4
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def contains(self, key: str) -> bool:
+        return key in self._items
+
+    def get(self, key: str) -> QPixmap | None:
+        pixmap = self._items.get(key)
+        if pixmap is not None:
+            self._items.move_to_end(key)
+        return pixmap
+
+    def put(self, key: str, pixmap: QPixmap) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= self._cost(old)
+        self._items[key] = pixmap
+        self._bytes += self._cost(pixmap)
+        while self._bytes > self.max_bytes and len(self._items) > 1:
+            _, dropped = self._items.popitem(last=False)
+            self._bytes -= self._cost(dropped)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
