@@ -18,6 +18,8 @@ Then, R times each (interleaved, medians reported), images per second for:
     real CLI as a subprocess (wall clock, and the rate the CLI prints itself).
 
 Targets: (c)/(a) >= 3x and (c)/(b) >= 0.75x, using the in-process figure for (c).
+Each figure also comes with the process CPU time per image, which a busy machine disturbs
+far less than wall time (the load average is printed before and after).
 Last, the fidelity of the indexer's reduced (DCT-scaled) decode against a full decode.
 """
 
@@ -27,20 +29,22 @@ import argparse
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image, ImageOps
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # this checkout's clipdesk, whatever is installed
+
+# clipdesk before torch: what it sets up before torch loads then applies to every measurement.
+import clipdesk  # noqa: E402, F401, I001
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
 
 from clipdesk.core import decode, models  # noqa: E402
 from clipdesk.core.indexer import Indexer  # noqa: E402
@@ -202,10 +206,9 @@ def fidelity(encoder: models.Encoder, paths: list[Path]) -> dict[str, float]:
 # ----------------------------------------------------------------------------- report
 
 
-def _median_runs(name: str, fn: Callable[[], float], results: dict[str, list[float]]) -> None:
-    value = fn()
-    results.setdefault(name, []).append(value)
-    print(f"  {name:<34s} {value:7.2f} img/s", flush=True)
+def _cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _load(cores: int) -> str:
@@ -215,8 +218,62 @@ def _load(cores: int) -> str:
     return f"load average {load:.2f} on {cores} cores{busy}"
 
 
-def _verdict(ratio: float, target: float) -> str:
-    return "PASS" if ratio >= target else "MISS"
+def _record(results: dict, name: str, rate: float, cpu_s: float, n: int) -> None:
+    """Keep (images/s, CPU ms per image) for one run and print it."""
+    cpu_ms = cpu_s / n * 1000
+    results.setdefault(name, []).append((rate, cpu_ms))
+    print(f"  {name:<34s} {rate:7.2f} img/s  {cpu_ms:6.0f} CPU-ms/img", flush=True)
+
+
+def measure(encoder, paths, batches, photos_dir, model_dir, repeats: int) -> dict:
+    """Every (a)/(b)/(c) measurement, interleaved so that each run sees the same machine load."""
+    n = len(paths)
+    results: dict[str, list[tuple[float, float]]] = {}
+    in_process = {
+        "(a) tutorial pipeline": lambda: tutorial_pipeline(encoder, paths),
+        "(b) model only": lambda: model_only(encoder, batches),
+        "(c) Indexer in-process": lambda: indexer_in_process(encoder, photos_dir, n),
+    }
+    for r in range(repeats):
+        print(f"run {r + 1}/{repeats}", flush=True)
+        for name, fn in in_process.items():
+            cpu = _cpu_seconds()
+            rate = fn()
+            _record(results, name, rate, _cpu_seconds() - cpu, n)
+        cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
+        wall, printed = indexer_cli(model_dir, photos_dir, n)
+        cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - cpu  # includes start-up and model load
+        _record(results, "(c) clipdesk index CLI, wall", wall, cpu, n)
+        _record(results, "(c) clipdesk index CLI, printed", printed, cpu, n)
+    return results
+
+
+def report(results: dict, n: int) -> None:
+    """The table of medians and the two target ratios."""
+    med = {name: statistics.median(rate for rate, _ in runs) for name, runs in results.items()}
+    repeats = len(results["(b) model only"])
+    print()
+    print(f"images/s, median of {repeats} runs (N={n}, batch {BATCH}); CPU-ms/img: process CPU "
+          "time per image, all threads (CLI: start-up included)")
+    print(f"  {'measurement':<34s} {'img/s':>7s} {'CPU-ms/img':>11s}   runs (img/s)")
+    for name, runs in results.items():
+        cpu = statistics.median(c for _, c in runs)
+        print(f"  {name:<34s} {med[name]:7.2f} {cpu:11.0f}   "
+              f"[{', '.join(f'{rate:.2f}' for rate, _ in runs)}]")
+
+    c = med["(c) Indexer in-process"]
+    cli = med["(c) clipdesk index CLI, printed"]
+    print()
+    print("ratios of medians, (c) = Indexer in-process  [with the CLI's printed rate]  (per run)")
+    for label, base, target in (("(c)/(a)", "(a) tutorial pipeline", TARGET_VS_TUTORIAL),
+                                ("(c)/(b)", "(b) model only", TARGET_VS_MODEL)):
+        per_run = ", ".join(f"{x[0] / y[0]:.2f}" for x, y in
+                            zip(results["(c) Indexer in-process"], results[base], strict=True))
+        verdict = "PASS" if c / med[base] >= target else "MISS"
+        print(f"  {label} = {c / med[base]:5.2f}x  [{cli / med[base]:.2f}x]  "
+              f"target >= {target:.2f}x  {verdict}   ({per_run})")
+    ceiling = med["(b) model only"] / med["(a) tutorial pipeline"]
+    print(f"  (b)/(a) = {ceiling:5.2f}x: the most (c)/(a) can reach while the model is the bottleneck")
 
 
 def main() -> int:
@@ -232,7 +289,9 @@ def main() -> int:
     print(f"machine: {platform.machine()} {platform.system()}, cpu_count={cores}, "
           f"python {platform.python_version()}")
     print(f"torch {torch.__version__}, torch threads={torch.get_num_threads()}, "
-          f"interop threads={torch.get_num_interop_threads()}; Pillow {Image.__version__}")
+          f"interop threads={torch.get_num_interop_threads()}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; "
+          f"Pillow {Image.__version__}")
     print(f"indexer decode workers (default) = {max(1, min(4, cores))}")
     print(f"before: {_load(cores)}")
 
@@ -257,36 +316,9 @@ def main() -> int:
     batches = list(ready.split(BATCH))
     encoder.encode_images(batches[0])
 
-    results: dict[str, list[float]] = {}
-    for r in range(args.repeats):
-        print(f"run {r + 1}/{args.repeats}", flush=True)
-        _median_runs("(a) tutorial pipeline", lambda: tutorial_pipeline(encoder, paths), results)
-        _median_runs("(b) model only", lambda: model_only(encoder, batches), results)
-        _median_runs("(c) Indexer in-process",
-                     lambda: indexer_in_process(encoder, photos_dir, len(paths)), results)
-        wall, printed = indexer_cli(model_dir, photos_dir, len(paths))
-        results.setdefault("(c) clipdesk index CLI, wall", []).append(wall)
-        results.setdefault("(c) clipdesk index CLI, printed", []).append(printed)
-        print(f"  {'(c) clipdesk index CLI (wall/printed)':<34s} {wall:7.2f} / {printed:.2f} img/s",
-              flush=True)
-
+    results = measure(encoder, paths, batches, photos_dir, model_dir, args.repeats)
     print(f"after: {_load(cores)}")
-    med = {k: statistics.median(v) for k, v in results.items()}
-    a, b = med["(a) tutorial pipeline"], med["(b) model only"]
-    c = med["(c) Indexer in-process"]
-    print()
-    print(f"images/s, median of {args.repeats} (N={len(paths)}, batch {BATCH})")
-    print(f"  {'measurement':<38s} {'median':>8s}   runs")
-    for name, values in results.items():
-        runs = ", ".join(f"{v:.2f}" for v in values)
-        print(f"  {name:<38s} {med[name]:8.2f}   [{runs}]")
-    print()
-    print("ratios (c = Indexer in-process; CLI printed rate in brackets)")
-    cp = med["(c) clipdesk index CLI, printed"]
-    print(f"  (c)/(a) = {c / a:5.2f}x  [{cp / a:.2f}x]  target >= {TARGET_VS_TUTORIAL:.2f}x  "
-          f"{_verdict(c / a, TARGET_VS_TUTORIAL)}")
-    print(f"  (c)/(b) = {c / b:5.2f}x  [{cp / b:.2f}x]  target >= {TARGET_VS_MODEL:.2f}x  "
-          f"{_verdict(c / b, TARGET_VS_MODEL)}")
+    report(results, len(paths))
 
     fid = fidelity(encoder, paths)
     print()

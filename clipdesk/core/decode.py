@@ -92,9 +92,10 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def decode(data: bytes, min_side: int | None) -> Photo:
-    """Header facts, plus an RGB image whose short side is at least ``min_side`` (when given)."""
-    digest = content_hash(data)
+def decode(data: bytes, min_side: int | None, digest: str | None = None) -> Photo:
+    """Header facts, plus an RGB image whose short side is at least ``min_side`` (when given).
+    ``digest`` is ``content_hash(data)`` when the caller has it already."""
+    digest = digest or content_hash(data)
     if not data:
         raise DecodeError("empty file (0 bytes)")
     try:

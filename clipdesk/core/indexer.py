@@ -230,7 +230,7 @@ class Indexer:
             out.vector = self.catalog.embedding(self.model, hash_)
             thumb = self.library.thumbnail_path(hash_)
             need_pixels = out.vector is None or not thumb.exists()
-            out.photo = decode.decode(data, self._min_side if need_pixels else None)
+            out.photo = decode.decode(data, self._min_side if need_pixels else None, hash_)
             if out.photo.image is not None:
                 if not thumb.exists():
                     decode.save_thumbnail(out.photo.image, thumb)
