@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -60,19 +59,6 @@ def shapes_folder(tmp_path_factory) -> Path:
                 (folder / "more").mkdir(exist_ok=True)
                 im.save(folder / "more" / f"{color}-{shape}-{i}.png")
     return folder
-
-
-def photo_class(path: str) -> str:
-    """'red-circle' from '/x/red-circle-0.jpg'."""
-    return "-".join(Path(path).stem.split("-")[:2])
-
-
-def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `clipdesk ARGS` in a fresh process, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "clipdesk", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
-    )
 
 
 class CliResult:

@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 
 import tinyclip
-from conftest import run_cli
+from usercli import run_cli
 
 
 def make_folder(path, n=3):

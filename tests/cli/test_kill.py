@@ -16,7 +16,7 @@ import pytest
 import tinyclip
 from clipdesk.core.library import Library
 from clipdesk.core.models import ModelSpec
-from conftest import run_cli
+from usercli import run_cli
 
 N_PHOTOS = 160
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinyclip
-from conftest import photo_class
+from usercli import photo_class
 
 
 @pytest.fixture

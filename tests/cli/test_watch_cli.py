@@ -9,9 +9,9 @@ import sys
 import time
 
 import numpy as np
-from conftest import photo_class, run_cli
 
 import tinyclip
+from usercli import photo_class, run_cli
 
 
 def test_watch_indexes_new_photos_that_another_process_finds(tmp_path, trained_model):
