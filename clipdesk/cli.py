@@ -433,9 +433,19 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a bad argument (exit 2)
         return int(exc.code or 0)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None:  # no command: the desktop app
+        try:
+            from clipdesk.ui.app import run_app
+        except ImportError as exc:
+            print(f"clipdesk: error: the desktop app cannot start ({exc}); the commands still "
+                  "work: clipdesk --help", file=sys.stderr)
+            return 2
+        try:
+            return run_app(args.library, args.model, args.device,
+                           log_path=_setup_logging(args.verbose))
+        except ClipDeskError as exc:
+            print(f"clipdesk: error: {exc}", file=sys.stderr)
+            return 2
     log_path = _setup_logging(args.verbose)
     for name in ("n", "workers", "batch_size"):
         value = getattr(args, name, None)

@@ -15,14 +15,17 @@ A search typed before the model is ready is kept and answered as soon as the mod
 from __future__ import annotations
 
 import enum
+import gc
 import io
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from clipdesk.ui.query import Query
@@ -55,10 +58,48 @@ class ModelNotReady(Exception):
 
 
 @dataclass
+class ResultSet:
+    """Search hits as columns. 100,000 ``Hit`` objects would each be tracked by Python's
+    garbage collector, whose full passes over them stall the GUI thread; strings and arrays
+    are not tracked. Built in the search thread; ``hit(i)`` makes one ``Hit`` on demand."""
+
+    paths: list[str]
+    hashes: list[str | None]
+    ids: np.ndarray  # int64 file ids
+    scores: np.ndarray  # float32
+    dates: np.ndarray  # float64 Unix times, -inf when unknown
+
+    @classmethod
+    def from_hits(cls, hits: list[Hit]) -> ResultSet:
+        n = len(hits)
+        return cls(
+            [h.path for h in hits], [h.hash for h in hits],
+            np.fromiter((h.file_id for h in hits), np.int64, n),
+            np.fromiter((h.score for h in hits), np.float32, n),
+            np.fromiter((h.taken_at if h.taken_at is not None else -np.inf for h in hits),
+                        np.float64, n))
+
+    @classmethod
+    def empty(cls) -> ResultSet:
+        return cls([], [], np.zeros(0, np.int64), np.zeros(0, np.float32),
+                   np.zeros(0, np.float64))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def hit(self, i: int) -> Hit:
+        from clipdesk.core.search import Hit
+
+        date = float(self.dates[i])
+        return Hit(self.paths[i], float(self.scores[i]), int(self.ids[i]),
+                   date if np.isfinite(date) else None, self.hashes[i])
+
+
+@dataclass
 class SearchAnswer:
     generation: int
     query: Query
-    hits: list[Hit]
+    results: ResultSet
     seconds: float
     model: str
 
@@ -129,6 +170,10 @@ def _download_progress_class(worker: Worker):
     return QtProgress
 
 
+def _import_model_code(worker: Worker) -> None:
+    import open_clip  # noqa: F401  (and torch with it)
+
+
 class Engine(QObject):
     """Owns the library and the models; every slow call runs in one of its pools."""
 
@@ -172,13 +217,14 @@ class Engine(QObject):
         self._pending_query: Query | None = None
         self._search_running: Worker | None = None
         self._search_queued: tuple[int, Query] | None = None
-        self._index_worker: Worker | None = None
+        self._model_worker: Worker | None = None
         self._indexer: Indexer | None = None
         self._paused = False
         self._index_after_load = True
-        self._after_model: list[tuple[str, Any]] = []  # writer jobs waiting for the model
+        self._after_model: list[Callable[[], None]] = []  # writer jobs waiting for the model
         self._label_vectors: dict[str, tuple[list[str], Any]] = {}
         self._closing = False
+        self._started = False
         self._last_query: Query | None = None
         self._index_jobs = 0
 
@@ -186,6 +232,11 @@ class Engine(QObject):
 
     def start(self) -> None:
         """Open the library (and heal its index) on the writer, then load the model."""
+        if self._closing or self._started:
+            return
+        self._started = True
+        # torch and open_clip take seconds to import: start now, while the library opens
+        self.general.start(Worker(_import_model_code, name="import torch"))
         worker = Worker(self._open_job, name="open library")
         worker.signals.result.connect(self._on_opened)
         worker.signals.error.connect(self._on_open_failed)
@@ -214,6 +265,7 @@ class Engine(QObject):
         self.libraryOpened.emit(opened.roots)
         self.refresh_status()
         self.load_model(download=False)
+        self._run_pending_query()  # "like this" photos of the library need no model
 
     @Slot(int, object)
     def _on_open_failed(self, _gen: int, error: JobError) -> None:
@@ -252,7 +304,7 @@ class Engine(QObject):
         return encoder
 
     def cancel_download(self) -> None:
-        worker = getattr(self, "_model_worker", None)
+        worker = self._model_worker
         if worker is not None and self.model_state is ModelState.DOWNLOADING:
             worker.cancel()
 
@@ -269,6 +321,7 @@ class Engine(QObject):
         self.device = device
         self.pause_indexing()
         self._paused = False
+        self._index_after_load = True  # the new model indexes the library once loaded
         self.spec = spec
         self.encoder = None
         self.load_model(download=False)
@@ -282,6 +335,9 @@ class Engine(QObject):
     def _on_model_loaded(self, gen: int, encoder: Encoder) -> None:
         if not self.gens.is_current("model", gen) or self._closing or self.library is None:
             return
+        # torch and the model bring ~400,000 long-lived Python objects; a full garbage
+        # collection walking them holds the GUI thread for ~200 ms. Exempt them from it.
+        gc.freeze()
         self.encoder = encoder
         row = self.library.model_row(encoder.spec)
         if row is not None and row.dim != encoder.dim:
@@ -312,11 +368,12 @@ class Engine(QObject):
         if self.searcher is None or self.search_spec == row.spec or complete:
             self._make_searcher(row, self.encoder)
         # else: a new model; the old one answers until the new index is complete
+        if (self._index_after_load and self.library is not None
+                and self.library.catalog.roots()):
+            self.index(None)  # catch up with what changed while the app was closed
         jobs, self._after_model = self._after_model, []
-        for kind, arg in jobs:
-            getattr(self, kind)(arg)
-        if not any(kind == "index" for kind, _ in jobs) and self._index_after_load:
-            self.index(None)
+        for job in jobs:
+            job()
         self._run_pending_query()
 
     @Slot(int, object)
@@ -402,7 +459,8 @@ class Engine(QObject):
                                        list(query.negatives))
         worker.check()
         hits = searcher.search(vector, n, exclude=set(query.exclude))
-        return SearchAnswer(worker.generation, query, hits, time.perf_counter() - start,
+        return SearchAnswer(worker.generation, query, ResultSet.from_hits(hits),
+                            time.perf_counter() - start,
                             searcher.model.spec)
 
     @Slot(int, object)
@@ -543,7 +601,7 @@ class Engine(QObject):
 
     def retry_failed(self) -> None:
         if self.encoder is None or self.model_state is not ModelState.READY:
-            self._after_model.append(("retry_failed", None))
+            self._after_model.append(self.retry_failed)
             self.message.emit("Failed photos will be retried when the model is ready.")
             return
         self._start_index_job(retry=True)
@@ -570,17 +628,21 @@ class Engine(QObject):
         self.writer.start(worker)
 
     def _index_job(self, worker: Worker, encoder: Encoder, folders, retry: bool) -> IndexReport:
-        from clipdesk.core.indexer import Indexer
+        from clipdesk.core.indexer import Indexer, IndexReport
 
         assert self.library is not None
-        if self._paused:
-            worker.cancel()
-        worker.check()
+
+        def on_progress(done: int, total: int) -> None:
+            worker.progress((done, total))
+            if self._paused:  # a pause that came while the run was starting up
+                indexer.stop()
+
         indexer = Indexer(self.library, encoder, workers=self.settings.workers or None,
-                          on_progress=lambda done, total: worker.progress((done, total)))
+                          on_progress=on_progress)
         self._indexer = indexer
         try:
-            worker.check()  # paused while the indexer opened
+            if self._paused:
+                return IndexReport(interrupted=True)
             report = indexer.retry_failed() if retry else indexer.run(folders)
             if retry:
                 indexer.save()
@@ -644,7 +706,7 @@ class Engine(QObject):
         self._index_after_load = False
         for worker in self.writer.running():
             if worker.name == "index":
-                self.writer.cancel(worker)
+                self.writer.take(worker)  # queued runs never start; the running one stops:
         indexer = self._indexer
         if indexer is not None:
             indexer.stop()

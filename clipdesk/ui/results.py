@@ -1,7 +1,8 @@
 """The results grid: a list model over search hits, a tile delegate and the view.
 
-The model holds the hits once and an ``order`` array over them (numpy), so sorting by date
-and the relevance cut-off cost milliseconds even for 100,000 results. Tiles have one size
+The model holds the hits as columns (``engine.ResultSet``) and an ``order`` array over them,
+so sorting by date and the relevance cut-off cost milliseconds even for 100,000 results, and
+no Python object per result exists for the garbage collector to walk. Tiles have one size
 (``setUniformItemSizes``), so the view never measures items one by one. Thumbnails come from
 ``ThumbnailLoader``; a tile without one paints a placeholder and asks for it.
 """
@@ -28,6 +29,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
 
+from clipdesk.ui.engine import ResultSet
 from clipdesk.ui.thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
@@ -40,9 +42,17 @@ DateRole = Qt.ItemDataRole.UserRole + 4
 
 ZOOM_STEPS = (96, 128, 160, 192, 224, 256, 320)
 MARGIN = 6
+LAYOUT_BATCH = 2000  # rows laid out per event-loop turn: 100,000 results never freeze the GUI
+
+# Plain ints: the view asks for data thousands of times a second; enum lookups add up.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_HIT, _PATH, _SCORE, _DATE = HitRole, PathRole, ScoreRole, DateRole
 
 
 def hit_key(hit: Hit) -> str:
+    """The thumbnail cache's key: the content hash (a moved photo keeps its thumbnail)."""
     return hit.hash or hit.path
 
 
@@ -56,35 +66,31 @@ class ResultsModel(QAbstractListModel):
         self.loader = loader
         self.loader.ready.connect(self._on_thumbnails)
         self.thumbnail_path: Callable[[str], os.PathLike] | None = None
-        self._hits: list[Hit] = []
-        self._scores = np.zeros(0, dtype=np.float32)
-        self._dates = np.zeros(0, dtype=np.float64)
+        self._results = ResultSet.empty()
         self._order = np.zeros(0, dtype=np.int64)
+        self._count = 0
         self._sort = "relevance"
         self._cutoff = 0  # percent of the score range
         self._waiting: dict[str, set[int]] = {}
 
     # ---------------------------------------------------------------- contents
 
-    def set_hits(self, hits: list[Hit]) -> None:
+    def set_results(self, results: ResultSet) -> None:
         self.beginResetModel()
-        self._hits = list(hits)
-        self._scores = np.fromiter((h.score for h in self._hits), np.float32, len(self._hits))
-        self._dates = np.fromiter(
-            (h.taken_at if h.taken_at is not None else -np.inf for h in self._hits),
-            np.float64, len(self._hits))
+        self._results = results
         self._waiting.clear()
         self.loader.drop_pending()
         self._order = self._compute_order()
+        self._count = len(self._order)
         self.endResetModel()
-        self.countChanged.emit(len(self._order), len(self._hits))
+        self.countChanged.emit(self._count, len(results))
 
     def clear(self) -> None:
-        self.set_hits([])
+        self.set_results(ResultSet.empty())
 
     @property
-    def hits(self) -> list[Hit]:
-        return self._hits
+    def results(self) -> ResultSet:
+        return self._results
 
     @property
     def sort(self) -> str:
@@ -107,70 +113,70 @@ class ResultsModel(QAbstractListModel):
 
     def cutoff_score(self) -> float | None:
         """The lowest score shown, or None when the cut-off lets everything through."""
-        if not len(self._scores) or self._cutoff == 0:
+        scores = self._results.scores
+        if not len(scores) or self._cutoff == 0:
             return None
-        lo, hi = float(self._scores.min()), float(self._scores.max())
+        lo, hi = float(scores.min()), float(scores.max())
         return lo + (hi - lo) * self._cutoff / 100.0
 
     def _compute_order(self) -> np.ndarray:
-        keep = np.arange(len(self._hits))
+        scores, dates = self._results.scores, self._results.dates
+        keep = np.arange(len(scores))
         threshold = self.cutoff_score()
         if threshold is not None:
-            keep = keep[self._scores >= threshold - 1e-7]
+            keep = keep[scores >= threshold - 1e-7]
         if self._sort == "date":
-            keep = keep[np.argsort(-self._dates[keep], kind="stable")]
+            keep = keep[np.argsort(-dates[keep], kind="stable")]
         else:
-            keep = keep[np.argsort(-self._scores[keep], kind="stable")]
+            keep = keep[np.argsort(-scores[keep], kind="stable")]
         return keep
 
     def _reorder(self) -> None:
         self.beginResetModel()
         self._waiting.clear()
         self._order = self._compute_order()
+        self._count = len(self._order)
         self.endResetModel()
-        self.countChanged.emit(len(self._order), len(self._hits))
+        self.countChanged.emit(self._count, len(self._results))
 
     def hit(self, row: int) -> Hit:
-        return self._hits[int(self._order[row])]
-
-    def row_of(self, path: str) -> int:
-        for row in range(len(self._order)):
-            if self.hit(row).path == path:
-                return row
-        return -1
+        return self._results.hit(int(self._order[row]))
 
     # ---------------------------------------------------------------- Qt model
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._order)
+        return 0 if parent.isValid() else self._count
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+    def data(self, index, role=_DISPLAY):
         row = index.row()
-        if not index.isValid() or row >= len(self._order):
+        if row < 0 or row >= self._count:
             return None
-        hit = self._hits[int(self._order[row])]
-        if role == Qt.ItemDataRole.DecorationRole:
-            key = hit_key(hit)
+        at = int(self._order[row])
+        role = int(role)
+        if role == _DECORATION:  # the hot path: no Hit object
+            path, hash_ = self._results.paths[at], self._results.hashes[at]
+            key = hash_ or path
             pixmap = self.loader.pixmap(key)
             if pixmap is None and not self.loader.failed(key):
                 self._waiting.setdefault(key, set()).add(row)
-                paths = (str(self.thumbnail_path(hit.hash)),) if hit.hash and self.thumbnail_path \
-                    else ()
-                self.loader.request(key, (*paths, hit.path))
+                thumb = (str(self.thumbnail_path(hash_)),) if hash_ and self.thumbnail_path else ()
+                self.loader.request(key, (*thumb, path))
             return pixmap
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _PATH:
+            return self._results.paths[at]
+        if role == _SCORE:
+            return float(self._results.scores[at])
+        if role == _DATE:
+            date = float(self._results.dates[at])
+            return date if np.isfinite(date) else None
+        hit = self._results.hit(at)
+        if role == _DISPLAY:
             return os.path.basename(hit.path)
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _TOOLTIP:
             when = _date_text(hit.taken_at)
             return f"{hit.path}\nscore {hit.score:.3f}" + (f" · {when}" if when else "")
-        if role == HitRole:
+        if role == _HIT:
             return hit
-        if role == PathRole:
-            return hit.path
-        if role == ScoreRole:
-            return hit.score
-        if role == DateRole:
-            return hit.taken_at
         return None
 
     def flags(self, index):
@@ -197,7 +203,7 @@ class ResultsModel(QAbstractListModel):
         for key in keys:
             rows = self._waiting.pop(key, ())
             for row in rows:
-                if row < len(self._order):
+                if row < self._count:
                     index = self.index(row)
                     self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
@@ -231,8 +237,10 @@ class TileDelegate(QStyledItemDelegate):
         return QSize(self.tile + 2 * MARGIN, self.tile + text + 2 * MARGIN)
 
     def sizeHint(self, option, index) -> QSize:
-        model = index.model()
-        return self.cell_size(getattr(model, "sort", "relevance"))
+        grid = self.view.gridSize()  # the cell, widened to fill the row (see ResultsView)
+        if grid.isValid():
+            return grid
+        return self.cell_size(getattr(index.model(), "sort", "relevance"))
 
     def paint(self, painter: QPainter, option, index) -> None:
         self.initStyleOption(option, index)
@@ -252,15 +260,13 @@ class TileDelegate(QStyledItemDelegate):
                 square.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(square.center())
+            target.moveBottom(square.bottom())  # pictures sit on their caption's line
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             painter.drawPixmap(target, pixmap)
         else:
-            base = palette.color(QPalette.ColorRole.Mid)
-            base.setAlpha(70)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(base)
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-            painter.drawRoundedRect(square.adjusted(8, 8, -8, -8), 6, 6)
+            base = palette.color(QPalette.ColorRole.Mid)  # a plain box: cheap to paint
+            base.setAlpha(60)
+            painter.fillRect(square.adjusted(8, 8, -8, -8), base)
         model = index.model()
         sort = getattr(model, "sort", "relevance")
         if self.caption_shown(sort):
@@ -290,7 +296,8 @@ class ResultsView(QListView):
         self.setWrapping(True)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setUniformItemSizes(True)
-        self.setLayoutMode(QListView.LayoutMode.SinglePass)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(LAYOUT_BATCH)
         self.setMovement(QListView.Movement.Static)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setSelectionRectVisible(True)
@@ -307,8 +314,24 @@ class ResultsView(QListView):
     def set_tile(self, tile: int, show_scores: bool, sort: str) -> None:
         self.tile_delegate.tile = tile
         self.tile_delegate.show_scores = show_scores
-        self.setGridSize(self.tile_delegate.cell_size(sort))
+        self._cell = self.tile_delegate.cell_size(sort)
+        self._fit_columns()
         self.verticalScrollBar().setSingleStep(max(20, tile // 4))
+
+    def _fit_columns(self) -> None:
+        """Spread the spare width over the columns, so the grid fills the view edge to edge."""
+        cell = getattr(self, "_cell", None)
+        if cell is None:
+            return
+        width = self.viewport().width() - 1
+        columns = max(1, width // cell.width())
+        fitted = QSize(max(cell.width(), width // columns), cell.height())
+        if fitted != self.gridSize():
+            self.setGridSize(fitted)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def wheelEvent(self, event) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -330,8 +353,3 @@ class ResultsView(QListView):
 
     def keyboardSearch(self, search: str) -> None:
         """Typing in the grid is not a file-name search; the window sends it to the search bar."""
-
-    def selected_paths(self) -> list[str]:
-        rows = sorted(i.row() for i in self.selectionModel().selectedIndexes())
-        model = self.model()
-        return [model.hit(r).path for r in rows]

@@ -72,12 +72,14 @@ class ThumbnailLoader(QObject):
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(threads)
+        self.pool.setExpiryTimeout(-1)  # starting threads anew costs GUI time on every scroll
         self._threads = threads
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, _Request] = OrderedDict()
         self._active = 0
         self._generation = 0
         self._size = QSize(160, 160)
+        self._dpr = 1.0
         self.cache = PixmapCache(cache_bytes)
         self._failed: set[str] = set()
         self._in_flight: set[str] = set()
@@ -95,8 +97,10 @@ class ThumbnailLoader(QObject):
     def size(self) -> QSize:
         return QSize(self._size)
 
-    def set_size(self, size: QSize) -> None:
-        """New tile size: forget pixmaps of the old size and drop requests in flight."""
+    def set_size(self, size: QSize, device_pixel_ratio: float = 1.0) -> None:
+        """New tile size (device pixels): forget pixmaps of the old size and drop requests
+        in flight."""
+        self._dpr = device_pixel_ratio
         if size == self._size:
             return
         with self._lock:
@@ -160,7 +164,9 @@ class ThumbnailLoader(QObject):
             if image.isNull():
                 self._failed.add(key)
             else:
-                self.cache.put(key, QPixmap.fromImage(image))
+                pixmap = QPixmap.fromImage(image)
+                pixmap.setDevicePixelRatio(self._dpr)
+                self.cache.put(key, pixmap)
             keys.append(key)
         if self._arrived:
             self._flush.start()

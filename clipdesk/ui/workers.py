@@ -70,36 +70,41 @@ class Worker(QRunnable):
         if self._cancel.is_set():
             raise Cancelled()
 
-    def progress(self, payload: object) -> None:
-        self.signals.progress.emit(self.generation, payload)
-
     # ---------------------------------------------------------------- from anywhere
 
     def cancel(self) -> None:
         self._cancel.set()
 
+    def _emit(self, signal: str, *args) -> None:
+        try:
+            getattr(self.signals, signal).emit(*args)
+        except RuntimeError:  # the app is gone (quit while this job ran): nobody listens
+            log.debug("%s: %s after the app closed", self.name, signal)
+
     def run(self) -> None:
         gen = self.generation
         try:
-            self.signals.started.emit(gen)
+            self._emit("started", gen)
             if self._cancel.is_set():
                 raise Cancelled()
             value = self.fn(self, *self.args, **self.kwargs)
         except Cancelled:
-            self.signals.cancelled.emit(gen)
+            self._emit("cancelled", gen)
         except BaseException as exc:  # every failure must reach the GUI, never vanish
             if self._cancel.is_set():
-                self.signals.cancelled.emit(gen)
+                self._emit("cancelled", gen)
             else:
-                self.signals.error.emit(gen, JobError(exc, traceback.format_exc()))
+                log.debug("%s failed", self.name, exc_info=True)
+                self._emit("error", gen, JobError(exc, traceback.format_exc()))
         else:
-            if self._cancel.is_set():
-                self.signals.cancelled.emit(gen)
-            else:
-                self.signals.result.emit(gen, value)
+            self._emit("cancelled" if self._cancel.is_set() else "result",
+                       *((gen,) if self._cancel.is_set() else (gen, value)))
         finally:
             self.done.set()
-            self.signals.finished.emit(gen)
+            self._emit("finished", gen)
+
+    def progress(self, payload: object) -> None:
+        self._emit("progress", self.generation, payload)
 
 
 class Pool:
@@ -128,13 +133,20 @@ class Pool:
         with self._lock:
             return [w for w in self._running if not w.done.is_set()]
 
-    def cancel(self, worker: Worker) -> None:
-        """A queued job never starts (it reports ``cancelled``); a running one is asked to stop."""
+    def take(self, worker: Worker) -> bool:
+        """Take a job that has not started out of the queue; it reports ``cancelled``."""
+        if not self.pool.tryTake(worker):
+            return False
         worker.cancel()
-        if self.pool.tryTake(worker):
-            worker.signals.cancelled.emit(worker.generation)
-            worker.done.set()
-            worker.signals.finished.emit(worker.generation)
+        worker.signals.cancelled.emit(worker.generation)
+        worker.done.set()
+        worker.signals.finished.emit(worker.generation)
+        return True
+
+    def cancel(self, worker: Worker) -> None:
+        """A queued job never starts; a running one is asked to stop."""
+        if not self.take(worker):
+            worker.cancel()
 
     def cancel_all(self) -> None:
         for worker in self.running():

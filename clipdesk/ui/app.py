@@ -1,0 +1,269 @@
+"""Starting the app: one window per library, logging, the crash handler, and a fast first paint.
+
+``run_app`` shows the window before anything slow happens: once the window has painted, the
+library opens and the model loads in worker threads. torch is never imported before that.
+A second launch on the same library finds the first through a local socket and brings its
+window to the front instead of opening a second writer on the library.
+
+``CLIPDESK_STARTUP_PROBE`` (for ``benchmarks/startup.py``): ``shown`` prints
+``CLIPDESK-SHOWN <unix time>`` when the window is first on screen, then quits;
+``search:TEXT`` also types TEXT at once and prints ``CLIPDESK-SEARCHED <unix time> <hits>``
+when its results are on screen, then quits.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QByteArray,
+    QObject,
+    QTimer,
+    QtMsgType,
+    Signal,
+    qInstallMessageHandler,
+)
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtWidgets import QApplication
+
+log = logging.getLogger("clipdesk.ui")
+
+CONNECT_TIMEOUT_MS = 500
+
+
+# ---------------------------------------------------------------------------- one per library
+
+
+def instance_key(library: Path) -> str:
+    """The local socket name for one user's app on one library."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name (some containers): the library path alone will do
+        user = ""
+    digest = hashlib.sha1(f"{user}\0{Path(library).resolve()}".encode()).hexdigest()[:16]
+    return f"clipdesk-{digest}"
+
+
+class SingleInstance(QObject):
+    """The first app listens on the key; later launches connect, say "raise", and exit."""
+
+    activated = Signal()
+
+    def __init__(self, key: str, parent: QObject | None = None):
+        super().__init__(parent)
+        self.key = key
+        self.server: QLocalServer | None = None
+
+    def notify_running(self) -> bool:
+        """True when another app holds this key (it has been asked to come to the front)."""
+        socket = QLocalSocket()
+        socket.connectToServer(self.key)
+        if not socket.waitForConnected(CONNECT_TIMEOUT_MS):
+            return False
+        socket.write(QByteArray(b"raise\n"))
+        socket.waitForBytesWritten(CONNECT_TIMEOUT_MS)
+        socket.disconnectFromServer()
+        return True
+
+    def listen(self) -> bool:
+        server = QLocalServer(self)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not server.listen(self.key):
+            QLocalServer.removeServer(self.key)  # a socket file left by a crashed app
+            if not server.listen(self.key):
+                log.warning("single-instance socket %s: %s", self.key, server.errorString())
+                return False
+        server.newConnection.connect(self._on_connection)
+        self.server = server
+        return True
+
+    def _on_connection(self) -> None:
+        assert self.server is not None
+        while self.server.hasPendingConnections():
+            socket = self.server.nextPendingConnection()
+            socket.readyRead.connect(lambda s=socket: self._read(s))
+            socket.disconnected.connect(socket.deleteLater)
+            if socket.bytesAvailable():
+                self._read(socket)
+
+    def _read(self, socket: QLocalSocket) -> None:
+        if bytes(socket.readAll().data()).startswith(b"raise"):
+            self.activated.emit()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+
+# ---------------------------------------------------------------------------- Qt's own messages
+
+
+_QT_LEVELS = {
+    QtMsgType.QtDebugMsg: logging.DEBUG,
+    QtMsgType.QtInfoMsg: logging.INFO,
+    QtMsgType.QtWarningMsg: logging.WARNING,
+    QtMsgType.QtCriticalMsg: logging.ERROR,
+    QtMsgType.QtFatalMsg: logging.CRITICAL,
+}
+
+
+def _qt_message(mode, context, message: str) -> None:
+    logging.getLogger("qt").log(_QT_LEVELS.get(mode, logging.WARNING), "%s", message)
+
+
+# ---------------------------------------------------------------------------- a broken binding
+
+
+def bindings_broken() -> str | None:
+    """PySide6 6.12 on Python < 3.12 drops a reference to None on every call that returns
+    nothing, and the app dies with "deallocating None" within seconds. Detect it up front."""
+    if sys.version_info >= (3, 12):
+        return None  # None is immortal there
+    probe = QObject()
+    before = sys.getrefcount(None)
+    for _ in range(64):
+        probe.setObjectName("probe")
+    if before - sys.getrefcount(None) >= 32:
+        import PySide6
+
+        return (f"PySide6 {PySide6.__version__} does not work with Python "
+                f"{sys.version.split()[0]} (it corrupts Python's reference counts). "
+                "Install PySide6-Essentials 6.11 (pip install 'PySide6-Essentials<6.12') or "
+                "use Python 3.12 or newer.")
+    return None
+
+
+# ---------------------------------------------------------------------------- the probe
+
+
+class StartupProbe(QObject):
+    """Prints when the window is first on screen (and when the first search is answered)."""
+
+    def __init__(self, spec: str, window, engine):
+        super().__init__(window)
+        self.window, self.engine = window, engine
+        self.search = spec.split(":", 1)[1] if spec.startswith("search:") else None
+        window.firstShown.connect(self._on_shown)
+        if self.search:
+            engine.searchAnswered.connect(self._answered)
+            engine.modelStateChanged.connect(self._model_state)
+
+    def _model_state(self, state, message: str) -> None:
+        from clipdesk.ui.engine import ModelState
+
+        if state in (ModelState.MISSING, ModelState.FAILED):  # no answer will come
+            print(f"CLIPDESK-FAILED {message}", flush=True)
+            QTimer.singleShot(0, self.window.close)
+
+    def _on_shown(self) -> None:
+        print(f"CLIPDESK-SHOWN {time.time():.6f}", flush=True)
+        if self.search:
+            self.window.search_bar.set_text(self.search)
+            self.window.search_bar._emit()
+        else:
+            QTimer.singleShot(0, self.window.close)
+
+    def _answered(self, answer) -> None:
+        QTimer.singleShot(0, lambda: self._report(answer))
+
+    def _report(self, answer) -> None:
+        QApplication.processEvents()  # the results are painted
+        print(f"CLIPDESK-SEARCHED {time.time():.6f} {len(answer.results)}", flush=True)
+        self.window.close()
+
+
+# ---------------------------------------------------------------------------- Ctrl-C
+
+
+def _install_interrupt(window) -> QTimer:
+    """Ctrl-C in the terminal closes the window (finished work is kept). Python runs signal
+    handlers only between bytecodes, so a timer lets the interpreter in now and then."""
+    import signal
+
+    def on_interrupt(*_args) -> None:
+        log.info("interrupted: closing the window")
+        QTimer.singleShot(0, window.close)
+
+    try:
+        signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        pass
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    return wake
+
+
+# ---------------------------------------------------------------------------- run
+
+
+def run_app(library: str | None = None, model: str | None = None, device: str | None = None,
+            log_path: Path | None = None) -> int:
+    """Open the main window on a library; returns the exit code."""
+    from clipdesk.core.models import ModelSpec
+    from clipdesk.core.paths import library_dir
+
+    if model:
+        ModelSpec.parse(model)  # a bad --model is a one-line error, before any window
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "clipdesk"])
+    broken = bindings_broken()
+    if broken:
+        print(f"clipdesk: error: {broken}", file=sys.stderr)
+        return 2
+    app.setApplicationName("ClipDesk")
+    app.setOrganizationName("ClipDesk")
+    app.setDesktopFileName("clipdesk")
+    folder = library_dir(library)
+
+    single = SingleInstance(instance_key(folder))
+    if single.notify_running():
+        print(f"ClipDesk is already open on the library {folder}; brought its window to the "
+              "front.")
+        return 0
+    single.listen()
+
+    qInstallMessageHandler(_qt_message)
+    from clipdesk.ui.crash import CrashHandler, previous_error
+
+    crash = CrashHandler(log_path)
+    crash.install()
+    last_error = previous_error(log_path)
+
+    from clipdesk.ui.engine import Engine
+    from clipdesk.ui.icon import app_icon
+    from clipdesk.ui.mainwindow import MainWindow
+    from clipdesk.ui.settings import Settings
+
+    app.setWindowIcon(app_icon())
+    settings = Settings.load()
+    engine = Engine(folder, model, device if device not in (None, "auto") else None, settings)
+    engine.unexpectedError.connect(lambda error: crash.report(str(error), error.traceback))
+    window = MainWindow(engine, settings)
+    crash.window = window
+    single.activated.connect(window.bring_to_front)
+    probe_spec = os.environ.get("CLIPDESK_STARTUP_PROBE")
+    if probe_spec:
+        StartupProbe(probe_spec, window, engine)
+    window.firstShown.connect(engine.start)  # the library and the model after the first paint
+    QTimer.singleShot(2000, engine.start)  # in case no expose ever comes (started minimised)
+    window.show()
+    _install_interrupt(window)
+    if last_error:
+        window.statusBar().showMessage(
+            f"ClipDesk met an unexpected error last time ({last_error}); details are in "
+            f"{log_path}", 15000)
+    log.info("window shown; library %s", folder)
+    try:
+        return app.exec()
+    finally:
+        engine.shutdown()  # already done by closing the window; here for other ways out
+        single.close()
+        crash.uninstall()
+        qInstallMessageHandler(None)

@@ -1,0 +1,204 @@
+"""The large view: one photo at a time, arrow keys step through the results; with its path,
+file size, date, dimensions and top tags. Pictures load off the GUI thread; stepping fast
+drops the pictures of photos already left behind."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from clipdesk.ui.engine import Engine, PhotoInfo
+from clipdesk.ui.results import ResultsModel
+from clipdesk.ui.thumbnails import read_image
+from clipdesk.ui.workers import Worker
+
+
+def _size_text(n: int | None) -> str:
+    if n is None:
+        return "—"
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+class ImageLabel(QLabel):
+    """Shows a pixmap scaled to fit, keeping its proportions."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(200, 150)
+        self._pixmap = QPixmap()
+
+    def set_image(self, pixmap: QPixmap) -> None:
+        self._pixmap = pixmap
+        self._rescale()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap.isNull():
+            self.setPixmap(QPixmap())
+            return
+        self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation))
+
+
+class PreviewDialog(QDialog):
+    """Left/Right (or Up/Down) step; Home/End jump; Space or Escape close."""
+
+    rowChanged = Signal(int)
+
+    def __init__(self, engine: Engine, model: ResultsModel, row: int,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.engine = engine
+        self.model = model
+        self.row = -1
+        self.path = ""
+        self.setWindowTitle("Preview")
+        self.resize(1100, 760)
+        self._generation = 0
+
+        self.image = ImageLabel()
+        self.path_label = QLabel()
+        self.path_label.setWordWrap(True)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.size_label = QLabel()
+        self.date_label = QLabel()
+        self.dims_label = QLabel()
+        self.score_label = QLabel()
+        self.tags_label = QLabel()
+        self.tags_label.setWordWrap(True)
+        self.position_label = QLabel()
+        form = QFormLayout()
+        form.addRow("Path:", self.path_label)
+        form.addRow("Size:", self.size_label)
+        form.addRow("Date:", self.date_label)
+        form.addRow("Dimensions:", self.dims_label)
+        form.addRow("Score:", self.score_label)
+        form.addRow("Tags:", self.tags_label)
+        info = QWidget()
+        info.setLayout(form)
+        info.setFixedWidth(320)
+        side = QVBoxLayout()
+        side.addWidget(info)
+        side.addStretch()
+        side.addWidget(self.position_label)
+        row_layout = QHBoxLayout(self)
+        row_layout.addWidget(self.image, 1)
+        row_layout.addLayout(side)
+
+        engine.tagsReady.connect(self._on_tags)
+        engine.infoReady.connect(self._on_info)
+        self.show_row(row)
+
+    # ---------------------------------------------------------------- navigation
+
+    def show_row(self, row: int) -> None:
+        count = self.model.rowCount()
+        if count == 0:
+            return
+        row = max(0, min(count - 1, row))
+        if row == self.row:
+            return
+        self.row = row
+        hit = self.model.hit(row)
+        self.path = hit.path
+        self.setWindowTitle(f"{Path(hit.path).name} — Preview")
+        self.path_label.setText(hit.path)
+        self.score_label.setText(f"{hit.score:.3f}")
+        self.size_label.setText("…")
+        self.dims_label.setText("…")
+        self.date_label.setText(_date(hit.taken_at))
+        self.tags_label.setText("…")
+        self.position_label.setText(f"{row + 1:,} of {count:,}")
+        thumb = self.model.loader.pixmap(hit.hash or hit.path)
+        self.image.set_image(thumb if thumb is not None else QPixmap())
+        self._load(hit.path)
+        self.engine.photo_info(hit.path)
+        self.engine.tags(hit.path)
+        self.rowChanged.emit(row)
+
+    def _load(self, path: str) -> None:
+        self._generation += 1
+        screen = self.screen().availableGeometry().size() if self.screen() else QSize(1600, 1200)
+        worker = Worker(lambda _w: read_image(path, screen), generation=self._generation,
+                        name="preview image")
+        worker.signals.result.connect(self._on_image)
+        self.engine.general.start(worker)
+
+    @Slot(int, object)
+    def _on_image(self, generation: int, image: QImage) -> None:
+        if generation == self._generation and not image.isNull():
+            self.image.set_image(QPixmap.fromImage(image))
+            self.loaded_size = image.size()
+
+    @Slot(object)
+    def _on_info(self, info: PhotoInfo) -> None:
+        if info.path != self.path:
+            return
+        self.size_label.setText(_size_text(info.size))
+        self.dims_label.setText(f"{info.width:,} × {info.height:,}" if info.width else "—")
+        if info.taken_at is not None:
+            self.date_label.setText(_date(info.taken_at))
+
+    @Slot(str, object)
+    def _on_tags(self, path: str, ranked) -> None:
+        if path == self.path:
+            self.tags_label.setText(", ".join(label for label, _ in ranked))
+
+    _KEYS = (Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_PageDown, Qt.Key.Key_Left,
+             Qt.Key.Key_Up, Qt.Key.Key_PageUp, Qt.Key.Key_Home, Qt.Key.Key_End, Qt.Key.Key_Space,
+             Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter)
+
+    def event(self, event) -> bool:
+        """These keys are the dialog's own: no window shortcut (Space = Preview) takes them."""
+        if (event.type() == QEvent.Type.ShortcutOverride and event.key() in self._KEYS
+                and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event) -> None:
+        key = event.key()
+        if key in (Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_PageDown):
+            self.show_row(self.row + 1)
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Up, Qt.Key.Key_PageUp):
+            self.show_row(self.row - 1)
+        elif key == Qt.Key.Key_Home:
+            self.show_row(0)
+        elif key == Qt.Key.Key_End:
+            self.show_row(self.model.rowCount() - 1)
+        elif key in (Qt.Key.Key_Space, Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.accept()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+
+def _date(stamp: float | None) -> str:
+    if stamp is None:
+        return "—"
+    try:
+        return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return "—"

@@ -1,0 +1,174 @@
+"""The search bar: text (searched as you type, after a short pause, or on Enter) and
+"like this" image chips, each removable, that combine with the text."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSizePolicy,
+    QToolButton,
+    QWidget,
+)
+
+from clipdesk.ui import query as query_mod
+from clipdesk.ui.query import Query
+
+DEBOUNCE_MS = 300
+CHIP_THUMB = 28
+
+
+class ImageChip(QFrame):
+    """A small "like this" tag: the image, the words, and a button that removes it."""
+
+    removeRequested = Signal(str)
+
+    def __init__(self, path: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.path = path
+        self.setObjectName("imageChip")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setToolTip(f"Like this image: {path}")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 2, 2, 2)
+        layout.setSpacing(4)
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(CHIP_THUMB, CHIP_THUMB)
+        self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.thumb)
+        layout.addWidget(QLabel("like this"))
+        self.remove_button = QToolButton()
+        self.remove_button.setText("×")
+        self.remove_button.setAutoRaise(True)
+        self.remove_button.setToolTip("Remove this image from the search")
+        self.remove_button.clicked.connect(lambda: self.removeRequested.emit(self.path))
+        layout.addWidget(self.remove_button)
+
+    def set_image(self, image: QImage) -> None:
+        if not image.isNull():
+            self.thumb.setPixmap(QPixmap.fromImage(image).scaled(
+                QSize(CHIP_THUMB, CHIP_THUMB), Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation))
+
+
+class SearchField(QLineEdit):
+    """A line edit whose Paste takes an image from the clipboard as a "like this" chip."""
+
+    imagePasted = Signal()
+
+    def keyPressEvent(self, event) -> None:
+        if event.matches(QKeySequence.StandardKey.Paste) and clipboard_has_image():
+            self.imagePasted.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
+def clipboard_has_image() -> bool:
+    mime = QApplication.clipboard().mimeData()
+    if mime is None:
+        return False
+    if mime.hasImage():
+        return True
+    return any(is_image_file(u.toLocalFile()) for u in mime.urls() if u.isLocalFile())
+
+
+def is_image_file(path: str) -> bool:
+    from clipdesk.core.scan import PHOTO_SUFFIXES
+
+    return bool(path) and os.path.splitext(path)[1].lower() in PHOTO_SUFFIXES \
+        and os.path.isfile(path)
+
+
+class SearchBar(QWidget):
+    """Emits ``searchRequested(Query)`` after typing pauses, on Enter, and when chips change."""
+
+    searchRequested = Signal(object)
+    imagePasted = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        self._chip_box = QHBoxLayout()
+        self._chip_box.setSpacing(4)
+        layout.addLayout(self._chip_box)
+        self.field = SearchField()
+        self.field.setPlaceholderText(
+            "Describe a photo: “dog on a beach”; -word leaves out; paste or drop an image")
+        self.field.setClearButtonEnabled(True)
+        self.field.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.field.setMinimumHeight(30)
+        self.field.imagePasted.connect(self.imagePasted)
+        layout.addWidget(self.field, 1)
+        self.chips: list[ImageChip] = []
+        self._excluded: set[str] = set()
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._emit)
+        self.field.textChanged.connect(lambda _t: self._debounce.start())
+        self.field.returnPressed.connect(self._emit)
+
+    # ---------------------------------------------------------------- state
+
+    def query(self) -> Query:
+        images = tuple(chip.path for chip in self.chips)
+        return query_mod.parse(self.field.text(), images, tuple(sorted(self._excluded)))
+
+    def set_text(self, text: str) -> None:
+        self.field.setText(text)
+
+    def add_image(self, path: str, image: QImage | None = None, exclude: bool = True,
+                  replace: bool = False, search: bool = True) -> None:
+        """Add a "like this" image; ``exclude`` leaves that very photo out of the results."""
+        path = str(Path(path))
+        if replace:
+            self.clear_images(search=False)
+        if any(chip.path == path for chip in self.chips):
+            return
+        chip = ImageChip(path, self)
+        if image is not None:
+            chip.set_image(image)
+        chip.removeRequested.connect(self.remove_image)
+        self._chip_box.addWidget(chip)
+        self.chips.append(chip)
+        if exclude:
+            self._excluded.add(path)
+        if search:
+            self._emit()
+
+    def chip_for(self, path: str) -> ImageChip | None:
+        return next((c for c in self.chips if c.path == str(Path(path))), None)
+
+    def remove_image(self, path: str) -> None:
+        chip = self.chip_for(path)
+        if chip is None:
+            return
+        self.chips.remove(chip)
+        self._excluded.discard(chip.path)
+        chip.hide()
+        chip.deleteLater()
+        self._emit()
+
+    def clear_images(self, search: bool = True) -> None:
+        for chip in self.chips:
+            chip.hide()
+            chip.deleteLater()
+        self.chips.clear()
+        self._excluded.clear()
+        if search:
+            self._emit()
+
+    def _emit(self) -> None:
+        self._debounce.stop()
+        self.searchRequested.emit(self.query())

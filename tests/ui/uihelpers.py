@@ -1,0 +1,33 @@
+"""Helpers for driving the window in tests (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def wait_ready(qtbot, window, timeout: int = 60_000) -> None:
+    """Until the library is open, the model loaded and indexing (if any) finished."""
+    from clipdesk.ui.engine import ModelState
+
+    engine = window.engine
+    qtbot.waitUntil(lambda: engine.model_state is ModelState.READY, timeout=timeout)
+    qtbot.waitUntil(lambda: not engine.indexing and not engine.writer.running(), timeout=timeout)
+
+
+def type_query(qtbot, window, text: str) -> None:
+    """Type into the search bar like a user, then wait for the answer on screen."""
+    field = window.search_bar.field
+    field.setFocus()
+    field.selectAll()
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
+        qtbot.keyClicks(field, text)
+
+
+def shown_paths(window, n: int | None = None) -> list[str]:
+    model = window.model
+    rows = model.rowCount() if n is None else min(n, model.rowCount())
+    return [model.hit(r).path for r in range(rows)]
+
+
+def photo_class(path: str) -> str:
+    return "-".join(Path(path).stem.split("-")[:2])
