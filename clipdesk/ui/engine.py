@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from clipdesk.ui.query import Query
 from clipdesk.ui.settings import Settings
@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAGS_SHOWN = 5
+
+
+WATCH_TICK_MS = 250  # how often settled folder changes go to the writer
+ROOT_CHECK_TICKS = 8  # look at the roots themselves (unplugged drives) every 2 s
 
 
 class ModelState(enum.Enum):
@@ -111,6 +115,7 @@ class RootStatus:
     pending: int
     failed: int
     online: bool
+    watching: str = ""  # live | polling | offline, once the folder watcher runs
 
 
 @dataclass
@@ -227,6 +232,14 @@ class Engine(QObject):
         self._started = False
         self._last_query: Query | None = None
         self._index_jobs = 0
+        # the folder watcher: watchdog records changes; a timer hands settled ones to the writer
+        self.watcher = None  # clipdesk.core.watcher.Watcher, once the first index run is done
+        self._sync_indexer: Indexer | None = None
+        self._sync_running = False
+        self._watch_ticks = 0
+        self._watch_timer = QTimer(self)
+        self._watch_timer.setInterval(WATCH_TICK_MS)
+        self._watch_timer.timeout.connect(self._poll_watcher)
 
     # ================================================================ start-up
 
@@ -683,6 +696,86 @@ class Engine(QObject):
         self.libraryChanged.emit()
         self.refresh_status()
         self._run_pending_query()
+        if report is not None and not report.interrupted:
+            self._start_watching()
+
+    # ================================================================ watching the folders
+
+    def _start_watching(self) -> None:
+        """Follow the library's folders from now on (after the first full index run)."""
+        if self.watcher is not None or self._closing or self.library is None:
+            return
+        from clipdesk.core.watcher import Watcher
+
+        self.watcher = Watcher([p for _, p in self.library.catalog.roots()])
+        worker = Worker(lambda _w: self.watcher.start(), name="start watching")
+        worker.signals.error.connect(self._on_writer_error)
+        self.writer.start(worker)
+        self._watch_timer.start()
+
+    @Slot()
+    def _poll_watcher(self) -> None:
+        """Every tick: hand settled changes (and a look at the roots) to the writer."""
+        self._watch_ticks += 1
+        if (self.watcher is None or self._closing or self._paused or self._sync_running
+                or self.indexing or self.encoder is None or self.model_state is not ModelState.READY):
+            return
+        if self.watcher.pending_count == 0 and self._watch_ticks % ROOT_CHECK_TICKS:
+            return
+        self._sync_running = True
+        worker = Worker(self._sync_job, self.encoder, name="sync")
+        worker.signals.result.connect(self._on_synced)
+        worker.signals.error.connect(self._on_sync_error)
+        self.writer.start(worker)
+
+    def _sync_job(self, worker: Worker, encoder: Encoder):
+        """On the writer: follow added/removed roots, then index what settled."""
+        from clipdesk.core.indexer import Indexer
+
+        assert self.library is not None and self.watcher is not None
+        roots = [p for _, p in self.library.catalog.roots()]
+        for root in roots:
+            self.watcher.add_root(root)
+        for root in [r for r in self.watcher.roots if r not in roots]:
+            self.watcher.remove_root(root)
+        changes = [str(r) for r in self.watcher.check_roots()] + self.watcher.take_settled()
+        messages = list(self.watcher.messages)
+        self.watcher.messages.clear()
+        if not changes:
+            return None, messages
+        if self._sync_indexer is None or self._sync_indexer.encoder is not encoder:
+            self._sync_indexer = Indexer(self.library, encoder,
+                                         workers=self.settings.workers or None,
+                                         on_progress=lambda *_: None)
+        return self._sync_indexer.sync_paths(changes), messages
+
+    @Slot(int, object)
+    def _on_synced(self, _gen: int, result) -> None:
+        self._sync_running = False
+        report, messages = result
+        for msg in messages:
+            self.message.emit(msg)
+        if report is None:
+            self.refresh_status()  # a root may have gone offline or come back
+            return
+        if report.todo or report.removed:
+            if report.embedded or report.reused:
+                self.message.emit(f"{report.embedded + report.reused} new or changed photo(s) "
+                                  "indexed from the watched folders.")
+            self.libraryChanged.emit()
+            self.refresh_status()
+            if self._last_query is not None and self._pending_query is None:
+                self._pending_query = self._last_query  # new photos join the open results
+                self._run_pending_query()
+
+    @Slot(int, object)
+    def _on_sync_error(self, gen: int, error: JobError) -> None:
+        self._sync_running = False
+        self._on_writer_error(gen, error)
+
+    def watch_states(self) -> dict[str, str]:
+        """live / polling / offline for each watched folder (empty until watching starts)."""
+        return {str(k): v for k, v in dict(self.watcher.states).items()} if self.watcher else {}
 
     @Slot(int, object)
     def _on_index_error(self, gen: int, error: JobError) -> None:
@@ -739,6 +832,9 @@ class Engine(QObject):
             c = counts.get(rid, {"indexed": 0, "pending": 0, "failed": 0})
             status.roots.append(RootStatus(str(path), c["indexed"], c["pending"], c["failed"],
                                            path.is_dir()))
+        states = self.watch_states()
+        for root in status.roots:
+            root.watching = states.get(root.path, "")
         status.failures = cat.failures()
         status.bytes_on_disk = sum(self.library.size_on_disk().values())
         return status
@@ -753,6 +849,7 @@ class Engine(QObject):
     def shutdown(self, timeout_ms: int = 60_000) -> None:
         """Stop after the batch in flight, keep everything finished, wait for the threads."""
         self._closing = True
+        self._watch_timer.stop()
         self.pause_indexing()
         self.cancel_download()
         self.search_pool.cancel_all()
@@ -760,5 +857,9 @@ class Engine(QObject):
         self.writer.wait(timeout_ms)
         self.search_pool.wait(timeout_ms)
         self.general.wait(timeout_ms)
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self._sync_indexer is not None:
+            self._sync_indexer.save()  # what the watcher indexed since the last save
         if self.library is not None:
             self.library.close()

@@ -34,7 +34,7 @@ class FoldersDialog(QDialog):
 
         self.roots = QTreeWidget()
         self.roots.setRootIsDecorated(False)
-        self.roots.setHeaderLabels(["Folder", "Indexed", "Pending", "Failed"])
+        self.roots.setHeaderLabels(["Folder", "Indexed", "Pending", "Failed", "Watching"])
         self.roots.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.roots.itemSelectionChanged.connect(self._sync_buttons)
         layout.addWidget(self.roots, 2)
@@ -80,7 +80,7 @@ class FoldersDialog(QDialog):
         for root in status.roots:
             name = root.path if root.online else f"{root.path}  (not found)"
             item = QTreeWidgetItem([name, f"{root.indexed:,}", f"{root.pending:,}",
-                                    f"{root.failed:,}"])
+                                    f"{root.failed:,}", root.watching or "-"])
             item.setData(0, Qt.ItemDataRole.UserRole, root.path)
             for col in (1, 2, 3):
                 item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight
