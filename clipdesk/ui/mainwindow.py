@@ -405,8 +405,14 @@ class MainWindow(QMainWindow):
             text += f" ({status.pending:,} to index)"
         if status.bytes_on_disk:
             text += f" · {_bytes_text(status.bytes_on_disk)}"
+        states = [r.watching for r in status.roots if r.watching]
+        if states:
+            text += " · " + ", ".join(f"{states.count(s)} {s}" for s in ("live", "polling", "offline")
+                                      if s in states)
         self.library_label.setText(text)
-        self.library_label.setToolTip(f"Library: {status.folder}")
+        tips = [f"Library: {status.folder}"]
+        tips += [f"{r.path}: {r.watching}" for r in status.roots if r.watching]
+        self.library_label.setToolTip("\n".join(tips))
 
     # ================================================================ searching
 

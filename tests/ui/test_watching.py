@@ -45,3 +45,4 @@ def test_a_photo_dropped_into_a_watched_folder_joins_the_open_results(
     dialog.show()
     qtbot.waitUntil(lambda: dialog.roots.topLevelItemCount() == 1
                     and dialog.roots.topLevelItem(0).text(4) == "live", timeout=10_000)
+    qtbot.waitUntil(lambda: "1 live" in window.library_label.text(), timeout=10_000)
