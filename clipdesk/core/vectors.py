@@ -25,6 +25,9 @@ INDEX_SETTINGS = {"metric": "cos", "dtype": "f16", "connectivity": 16, "expansio
                   "expansion_search": 64}
 
 
+EXACT_BELOW = 20_000  # libraries up to this size are searched exhaustively
+
+
 class VectorIndex:
     """Unit vectors keyed by file id, with cosine scores.
 
@@ -66,8 +69,9 @@ class VectorIndex:
         with self.lock:
             if len(self.index) == 0 or count <= 0:
                 return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
+            exact = len(self.index) <= EXACT_BELOW  # brute force: exact, and fast at this size
             found = self.index.search(np.asarray(vector, dtype=np.float32),
-                                      min(count, len(self.index)))
+                                      min(count, len(self.index)), exact=exact)
         return np.asarray(found.keys), 1.0 - np.asarray(found.distances, dtype=np.float32)
 
     def save(self, path: Path) -> tuple[int, int]:

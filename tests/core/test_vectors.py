@@ -117,3 +117,18 @@ def test_reader_catches_up_with_an_index_saved_before_new_writes(library, encode
     assert hit.path == str(photos / "1.png") and hit.score > 0.99  # new content, same file
     assert len(searcher.index) == len(tinyclip.CLASSES)
     assert writer.catalog.file_by_path(str(photos / "0.png")) is None
+
+
+def test_small_libraries_return_every_photo_when_asked_for_all(tmp_path):
+    """Approximate search may drop a neighbour; a small library is searched exhaustively."""
+    from clipdesk.core.vectors import VectorIndex
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = VectorIndex.build(64, np.arange(300, dtype=np.uint64), vectors)
+    keys, scores = index.search(vectors[7], 300)
+    assert sorted(keys.tolist()) == list(range(300))
+    assert keys[0] == 7 and np.all(np.diff(scores) <= 1e-6)
+    expected = np.argsort(-(vectors @ vectors[7]))[:10]
+    assert keys[:10].tolist() == expected.tolist()
