@@ -89,11 +89,12 @@ class Searcher:
             raise ClipDeskError(f"image not found: {path}") from exc
         except decode.DecodeError as exc:
             raise ClipDeskError(f"cannot use {path}: {exc}") from exc
-        stored = self.catalog.embedding(self.model, decode.content_hash(data))
+        digest = decode.content_hash(data)
+        stored = self.catalog.embedding(self.model, digest)
         if stored is not None:
             return stored
         try:
-            photo = decode.decode(data, self.encoder.image_size)
+            photo = decode.decode(data, self.encoder.image_size, digest)
         except decode.DecodeError as exc:
             raise ClipDeskError(f"cannot use {path}: {exc}") from exc
         return self.encoder.encode_pil([photo.image])[0]
