@@ -96,7 +96,14 @@ class ModelSpec:
 
 
 def choose_spec(explicit: str | None, library_spec: str | None = None) -> ModelSpec:
-    """``--model`` wins, then ``CLIPDESK_MODEL``, then the library's model, then the default."""
+    """``--model`` wins, then ``CLIPDESK_MODEL``, then the library's model, then a model the
+    installer bundled (offline edition), then the default."""
+    from clipdesk.core.paths import bundled_model_dir
+
+    if not (explicit or os.environ.get("CLIPDESK_MODEL") or library_spec):
+        bundled = bundled_model_dir()
+        if bundled is not None:
+            return ModelSpec.parse(f"local-dir:{bundled}")
     return ModelSpec.parse(
         explicit or os.environ.get("CLIPDESK_MODEL") or library_spec or DEFAULT_SPEC
     )

@@ -10,11 +10,13 @@ other tools.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
 
 APP_NAME = "ClipDesk"
+BUNDLED_MODEL_FOLDER = "model"  # inside a frozen build's data folder (packaging/clipdesk.spec)
 
 
 def library_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -36,3 +38,17 @@ def config_dir() -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def bundled_model_dir(base: str | os.PathLike | None = None) -> Path | None:
+    """The model folder an offline installer ships (``local-dir`` layout), or None.
+
+    A frozen build (PyInstaller) keeps it in its data folder, ``sys._MEIPASS``; ``base``
+    names that folder explicitly (tests). Never written to: it may sit in a read-only install.
+    """
+    if base is None:
+        if not getattr(sys, "frozen", False):
+            return None
+        base = getattr(sys, "_MEIPASS", None) or Path(sys.executable).parent
+    folder = Path(base) / BUNDLED_MODEL_FOLDER
+    return folder if (folder / "open_clip_config.json").is_file() else None

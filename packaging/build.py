@@ -1,0 +1,306 @@
+"""Build ClipDesk's bundle and installer for this OS with one command.
+
+    python packaging/build.py [--model-dir DIR] [--bundle-model DIR]
+
+1. draws the icon set from resources/clipdesk.svg (packaging/icons.py) into build/icons;
+2. runs PyInstaller on packaging/clipdesk.spec (one-folder bundle in dist/);
+3. smoke-tests the frozen program: ``--version``, ``selftest`` on a model folder, and the
+   window coming up (offscreen); a tiny random model is made for it unless ``--model-dir``
+   names one (the build machine needs no network);
+4. makes this OS's installers in dist/: Linux ``.deb`` + ``.tar.gz`` (+ AppImage when
+   ``appimagetool`` is on the PATH), Windows Inno Setup ``.exe``, macOS ``.dmg``.
+
+``--bundle-model DIR`` ships a ``local-dir`` model folder inside the bundle: the offline
+edition, which never downloads. The build runs with the interpreter that runs this script,
+in an environment with ClipDesk and ``pip install -e .[build]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import buildinfo  # noqa: E402
+from buildinfo import APP_NAME, EXE_NAME, ROOT  # noqa: E402
+
+PACKAGING = ROOT / "packaging"
+BUILD = ROOT / "build"
+DIST = ROOT / "dist"
+SPEC = PACKAGING / "clipdesk.spec"
+
+# A CLIP small enough to build in a second: the smoke test checks the plumbing, not accuracy.
+SMOKE_MODEL_CFG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 32, "layers": [1, 1, 1, 1], "width": 16, "head_width": 64},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+# ---------------------------------------------------------------------------- layout
+
+
+def bundle_dir(system: str = sys.platform) -> Path:
+    """What PyInstaller leaves in dist/: the folder (Linux, Windows) or the .app (macOS)."""
+    return DIST / (f"{APP_NAME}.app" if system == "darwin" else APP_NAME)
+
+
+def frozen_cli(system: str = sys.platform) -> Path:
+    """The frozen program that prints: the one on Linux, the console twin on Windows."""
+    if system == "win32":
+        return bundle_dir(system) / "clipdesk-cli.exe"
+    if system == "darwin":
+        return bundle_dir(system) / "Contents" / "MacOS" / EXE_NAME
+    return bundle_dir(system) / EXE_NAME
+
+
+def deb_arch() -> str:
+    try:
+        return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+def tree_size(path: Path) -> int:
+    """Bytes in the files under ``path`` (links not followed, not counted twice)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def run(cmd: list, **kw) -> subprocess.CompletedProcess:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.run([str(c) for c in cmd], check=True, **kw)
+
+
+# ---------------------------------------------------------------------------- steps
+
+
+def make_smoke_model(folder: Path) -> Path:
+    """A tiny random CLIP in the ``local-dir`` layout, made with this environment's open_clip."""
+    if (folder / "open_clip_config.json").is_file():
+        return folder
+    import open_clip
+    import torch
+
+    from clipdesk.core.models import save_local_dir
+
+    torch.manual_seed(0)
+    return save_local_dir(open_clip.model.CLIP(**SMOKE_MODEL_CFG), SMOKE_MODEL_CFG, folder)
+
+
+def pyinstaller(icons: Path, bundle_model: Path | None, keep_cuda: bool) -> None:
+    cmd = [sys.executable, "-m", "PyInstaller", SPEC, "--noconfirm", "--clean",
+           "--distpath", DIST, "--workpath", BUILD / "pyinstaller", "--", "--icons", icons]
+    if bundle_model:
+        cmd += ["--bundle-model", bundle_model]
+    if keep_cuda:
+        cmd += ["--keep-cuda"]
+    run(cmd)
+
+
+def smoke_test(model_dir: Path | None) -> str:
+    """Run the frozen program as a user would, in a throwaway home; returns what it printed."""
+    exe = frozen_cli()
+    transcript = []
+    with tempfile.TemporaryDirectory(prefix="clipdesk-smoke-") as tmp:
+        env = dict(os.environ, CLIPDESK_LIBRARY=f"{tmp}/library", CLIPDESK_CONFIG_DIR=f"{tmp}/config",
+                   CLIPDESK_LOG_DIR=f"{tmp}/log", HF_HOME=f"{tmp}/hf", HF_HUB_OFFLINE="1",
+                   QT_QPA_PLATFORM="offscreen")
+        env.pop("CLIPDESK_MODEL", None)
+        model = ["--model", f"local-dir:{model_dir}"] if model_dir else []  # else the bundled one
+        for args, extra_env, expect in (
+            (["--version"], {}, buildinfo.version()),
+            (["selftest", *model], {}, "selftest passed"),
+            ([], {"CLIPDESK_STARTUP_PROBE": "shown"}, "CLIPDESK-SHOWN"),  # the window comes up
+        ):
+            started = time.perf_counter()
+            done = subprocess.run([str(exe), *args], env={**env, **extra_env}, capture_output=True,
+                                  text=True, timeout=600)
+            seconds = time.perf_counter() - started
+            out = (done.stdout + done.stderr).strip()
+            transcript.append(f"$ {exe.name} {' '.join(args)}  ({seconds:.1f} s, exit {done.returncode})"
+                              f"\n{out}")
+            print(transcript[-1], flush=True)
+            if done.returncode != 0 or expect not in out:
+                raise SystemExit(f"smoke test failed: `{exe.name} {' '.join(args)}` "
+                                 f"(expected {expect!r} in its output)")
+    return "\n".join(transcript)
+
+
+def stage_deb(bundle: Path, icons: Path, version: str, arch: str, out: Path = BUILD / "deb") -> Path:
+    """The .deb's file tree: /opt/clipdesk, /usr/bin/clipdesk, the desktop entry, hicolor icons."""
+    stage = out / f"clipdesk_{version}_{arch}"
+    if stage.exists():
+        shutil.rmtree(stage)
+    opt = stage / "opt" / "clipdesk"
+    shutil.copytree(bundle, opt, symlinks=True)
+    (stage / "usr" / "bin").mkdir(parents=True)
+    (stage / "usr" / "bin" / EXE_NAME).symlink_to(f"/opt/clipdesk/{EXE_NAME}")
+    apps = stage / "usr" / "share" / "applications"
+    apps.mkdir(parents=True)
+    shutil.copyfile(PACKAGING / "linux" / "clipdesk.desktop", apps / "clipdesk.desktop")
+    shutil.copytree(icons / "hicolor", stage / "usr" / "share" / "icons" / "hicolor")
+    doc = stage / "usr" / "share" / "doc" / "clipdesk"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text("ClipDesk, MIT licence. The bundled libraries keep their own "
+                                   "licences (PyTorch: BSD-3-Clause, Qt for Python: LGPLv3).\n")
+    for path in [stage, *stage.rglob("*")]:  # root-owned, world-readable, like any package
+        if path.is_symlink():
+            continue
+        executable = path.is_dir() or os.access(path, os.X_OK)
+        path.chmod(0o755 if executable else 0o644)
+    control = (PACKAGING / "linux" / "control.in").read_text()
+    control = (control.replace("@VERSION@", version).replace("@ARCH@", arch)
+               .replace("@SIZE_KB@", str(tree_size(stage) // 1024)))
+    (stage / "DEBIAN").mkdir()
+    (stage / "DEBIAN" / "control").write_text(control)
+    return stage
+
+
+def linux_installers(icons: Path, version: str, compression: str) -> list[Path]:
+    bundle, arch = bundle_dir(), deb_arch()
+    made = []
+    stage = stage_deb(bundle, icons, version, arch)
+    deb = DIST / f"clipdesk_{version}_{arch}.deb"
+    run(["dpkg-deb", "--root-owner-group", f"-Z{compression}", "--build", stage, deb])
+    made.append(deb)
+
+    tarball = DIST / f"clipdesk-{version}-linux-{platform.machine()}.tar.gz"
+    gzip = "pigz" if shutil.which("pigz") else "gzip"
+    run(["tar", "-I", gzip, "-C", DIST, "-cf", tarball, bundle.name])
+    made.append(tarball)
+
+    appimagetool = shutil.which("appimagetool")
+    if appimagetool:
+        appdir = BUILD / f"{APP_NAME}.AppDir"
+        if appdir.exists():
+            shutil.rmtree(appdir)
+        shutil.copytree(bundle, appdir, symlinks=True)
+        shutil.copyfile(PACKAGING / "linux" / "clipdesk.desktop", appdir / "clipdesk.desktop")
+        shutil.copyfile(icons / "hicolor" / "256x256" / "apps" / "clipdesk.png",
+                        appdir / "clipdesk.png")
+        (appdir / "AppRun").write_text('#!/bin/sh\nexec "$(dirname "$(readlink -f "$0")")/'
+                                       f'{EXE_NAME}" "$@"\n')
+        (appdir / "AppRun").chmod(0o755)
+        image = DIST / f"{APP_NAME}-{version}-{platform.machine()}.AppImage"
+        run([appimagetool, appdir, image], env=dict(os.environ, ARCH=platform.machine()))
+        made.append(image)
+    else:
+        print("appimagetool is not on the PATH: no AppImage (the .deb and .tar.gz are made)")
+    return made
+
+
+def windows_installer(icons: Path, version: str) -> list[Path]:
+    iscc = shutil.which("iscc") or next(
+        (p for p in (Path(os.environ.get(v, "")) / "Inno Setup 6" / "ISCC.exe"
+                     for v in ("ProgramFiles(x86)", "ProgramFiles", "LOCALAPPDATA"))
+         if p.is_file()), None)
+    if not iscc:
+        raise SystemExit("Inno Setup 6 (ISCC.exe) not found: choco install innosetup")
+    run([iscc, f"/DAppVersion={version}", f"/DSourceDir={bundle_dir()}", f"/DOutputDir={DIST}",
+         f"/DIconFile={icons / 'clipdesk.ico'}", PACKAGING / "windows" / "clipdesk.iss"])
+    return [DIST / f"ClipDesk-{version}-setup.exe"]
+
+
+def macos_installer(version: str) -> list[Path]:
+    app = bundle_dir()
+    # Signing and notarisation: set CODESIGN_IDENTITY ("Developer ID Application: ...") and,
+    # for notarisation, NOTARY_PROFILE (made once with `xcrun notarytool store-credentials`).
+    identity = os.environ.get("CODESIGN_IDENTITY")
+    if identity:
+        run(["codesign", "--force", "--deep", "--options", "runtime", "--timestamp",
+             "--entitlements", PACKAGING / "macos" / "entitlements.plist", "--sign", identity, app])
+    stage = BUILD / "dmg"
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    shutil.copytree(app, stage / app.name, symlinks=True)
+    (stage / "Applications").symlink_to("/Applications")
+    dmg = DIST / f"ClipDesk-{version}-macos-{platform.machine()}.dmg"
+    dmg.unlink(missing_ok=True)
+    run(["hdiutil", "create", "-volname", APP_NAME, "-srcfolder", stage, "-fs", "HFS+",
+         "-format", "UDZO", "-ov", dmg])
+    if identity:
+        run(["codesign", "--sign", identity, "--timestamp", dmg])
+        profile = os.environ.get("NOTARY_PROFILE")
+        if profile:
+            run(["xcrun", "notarytool", "submit", dmg, "--keychain-profile", profile, "--wait"])
+            run(["xcrun", "stapler", "staple", dmg])
+    return [dmg]
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", type=Path, help="local-dir model for the smoke test "
+                        "(default: a tiny random model made here)")
+    parser.add_argument("--bundle-model", type=Path, metavar="DIR", help="ship this local-dir "
+                        "model inside the bundle (offline edition); the smoke test then uses it")
+    parser.add_argument("--keep-cuda", action="store_true", help="Linux, CUDA torch: keep the "
+                        "CUDA libraries torch only loads for GPU work")
+    parser.add_argument("--deb-compression", default="zstd", choices=["zstd", "gzip", "xz"],
+                        help="dpkg-deb compressor (default zstd: xz is slow on a bundle this big)")
+    parser.add_argument("--skip-pyinstaller", action="store_true",
+                        help="reuse the bundle already in dist/ (installer work only)")
+    parser.add_argument("--skip-installer", action="store_true", help="bundle and smoke test only")
+    args = parser.parse_args(argv)
+
+    version = buildinfo.version()
+    times: dict[str, float] = {}
+    started = time.perf_counter()
+
+    from icons import make_icons
+
+    icons = BUILD / "icons"
+    make_icons(icons)
+    if not args.skip_pyinstaller:
+        t = time.perf_counter()
+        pyinstaller(icons, args.bundle_model, args.keep_cuda)
+        times["pyinstaller"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    model_dir = args.model_dir
+    if model_dir is None and args.bundle_model is None:
+        model_dir = make_smoke_model(BUILD / "smoke-model")
+    transcript = smoke_test(model_dir.resolve() if model_dir else None)
+    times["smoke test"] = time.perf_counter() - t
+
+    made: list[Path] = []
+    if not args.skip_installer:
+        t = time.perf_counter()
+        if sys.platform.startswith("linux"):
+            made = linux_installers(icons, version, args.deb_compression)
+        elif sys.platform == "win32":
+            made = windows_installer(icons, version)
+        elif sys.platform == "darwin":
+            made = macos_installer(version)
+        times["installers"] = time.perf_counter() - t
+    times["total"] = time.perf_counter() - started
+
+    summary = [f"ClipDesk {version} for {sys.platform} ({platform.machine()})",
+               f"bundle {bundle_dir()}: {mib(tree_size(bundle_dir()))}"]
+    summary += [f"{path.name}: {mib(path.stat().st_size)}" for path in made]
+    summary += [f"time, {step}: {seconds:.0f} s" for step, seconds in times.items()]
+    (DIST / "build-summary.txt").write_text("\n".join(summary) + "\n\nsmoke test\n" + transcript
+                                            + "\n")
+    print("\n".join(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
