@@ -318,6 +318,7 @@ class Encoder:
         self.image_calls = 0
         self.text_calls = 0
         self._lock = threading.Lock()
+        self._encode_text = truncated_text_encoder(model) or model.encode_text
         size = model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         with torch.inference_mode():
@@ -339,13 +340,65 @@ class Encoder:
         return self.encode_images(torch.stack([self.preprocess(im) for im in images]))
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Unit text embeddings; a causal text tower runs only up to each text's end token."""
         import torch
 
         with self._lock, torch.inference_mode():
             tokens = self.tokenizer(list(texts)).to(self.device)
-            out = self.model.encode_text(tokens, normalize=True)
+            out = self._encode_text(tokens)
             self.text_calls += len(texts)
-        return out.float().cpu().numpy()
+        return torch.nn.functional.normalize(out, dim=-1).float().cpu().numpy()
+
+
+def truncated_text_encoder(model):
+    """``tokens -> text features`` equal to ``model.encode_text(tokens)``, computing only the
+    positions up to the longest text's end token instead of the full padded context (77).
+
+    The text tower's attention is causal, so the features at the end token, the only ones
+    pooled, never see the padding after it. Returns None for a tower where that does not
+    hold or that this does not know (Hugging Face text encoders, padding masks, a class
+    token, pooling by the last position); those go through ``encode_text`` unchanged.
+    """
+    import torch
+    from open_clip.transformer import TextTransformer, text_global_pool
+
+    tower = model.text if hasattr(model, "text") else model  # CustomTextCLIP or CLIP
+    if hasattr(model, "text") and not isinstance(tower, TextTransformer):
+        return None
+    pool = getattr(tower, "pool_type", getattr(tower, "text_pool_type", None))
+    eos_id = getattr(tower, "eos_id", getattr(tower, "text_eos_id", None))
+    mask = getattr(tower, "attn_mask", None)
+    if (pool not in ("argmax", "eos") or (pool == "eos" and eos_id is None)
+            or not isinstance(mask, torch.Tensor) or getattr(tower, "cls_emb", None) is not None
+            or getattr(tower, "use_pad_mask", False)
+            or not all(hasattr(tower, a) for a in ("token_embedding", "positional_embedding",
+                                                  "transformer", "ln_final"))):
+        return None
+    full = mask.shape[-1]
+    causal = torch.full((full, full), float("-inf")).triu_(1)
+    if not torch.equal(mask.float().cpu(), causal):
+        return None
+
+    def end_positions(text: torch.Tensor) -> torch.Tensor:
+        if pool == "argmax":
+            return text.argmax(dim=-1)
+        return (text == eos_id).int().argmax(dim=-1)
+
+    def encode(text: torch.Tensor) -> torch.Tensor:
+        n = int(end_positions(text).max()) + 1
+        text_n = text[:, :n]
+        cast = tower.transformer.get_cast_dtype()
+        x = tower.token_embedding(text_n).to(cast)
+        x = x + tower.positional_embedding[:n].to(cast)
+        x = tower.transformer(x, attn_mask=tower.attn_mask[:n, :n])
+        x = tower.ln_final(x)
+        x = text_global_pool(x, text_n, pool, eos_token_id=eos_id)
+        proj = tower.text_projection
+        if proj is not None:
+            x = proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+        return x
+
+    return encode
 
 
 def load(spec: ModelSpec, device: str = "auto", download: bool = True, tqdm_class=None) -> Encoder:
