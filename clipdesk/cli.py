@@ -65,7 +65,12 @@ def _open_library(args, must_exist: bool = False):
     folder = library_dir(args.library)
     if must_exist and not Library.exists(folder):
         raise ClipDeskError(f"no library at {folder} yet: run `clipdesk index FOLDER` first")
-    return Library(folder)
+    library = Library(folder, role=f"`clipdesk {args.command}`")
+    _opened.append(library)
+    return library
+
+
+_opened: list = []  # libraries a command opened: closed (and the writer lock released) at its end
 
 
 def _encoder_for(args, library=None):
@@ -139,6 +144,7 @@ def cmd_index(args) -> int:
         if not f.is_dir():
             raise ClipDeskError(f"not a folder: {f}")
     library = _open_library(args)
+    library.claim_writer()  # before the model's seconds of loading: fail at once when busy
     if not folders and not library.catalog.roots():
         raise ClipDeskError("the library has no folders yet: clipdesk index FOLDER...")
     encoder = _encoder_for(args, library)
@@ -161,6 +167,7 @@ def cmd_watch(args) -> int:
     from clipdesk.core.watcher import LiveIndexer, Watcher
 
     library = _open_library(args)
+    library.claim_writer()
     roots = [p for _, p in library.catalog.roots()]
     if not roots:
         raise ClipDeskError("the library has no folders yet: clipdesk index FOLDER...")
@@ -466,3 +473,6 @@ def main(argv: list[str] | None = None) -> int:
         where = f" (details in {log_path})" if log_path else ""
         print(f"clipdesk: unexpected error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
         return 1
+    finally:
+        while _opened:
+            _opened.pop().close()

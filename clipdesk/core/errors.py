@@ -15,3 +15,7 @@ class UnsafeCheckpoint(ClipDeskError):
 
 class LibraryError(ClipDeskError):
     """The library folder cannot be opened or is from a newer ClipDesk."""
+
+
+class LibraryBusy(LibraryError):
+    """Another process is updating the library (it holds the writer lock)."""

@@ -82,6 +82,7 @@ class Indexer:
         batch_size: int = 32,
         on_progress: Callable[[int, int], None] | None = None,
     ):
+        library.claim_writer()  # LibraryBusy when another process is updating this library
         self.library = library
         self.catalog = library.catalog
         self.encoder = encoder

@@ -9,19 +9,30 @@ from clipdesk.core.catalog import CATALOG_NAME, Catalog, ModelRow
 from clipdesk.core.errors import LibraryError
 from clipdesk.core.models import ModelSpec
 from clipdesk.core.vectors import VectorIndex, index_path, open_index
+from clipdesk.core.writerlock import WriterLock
 
 log = logging.getLogger(__name__)
 
 
 class Library:
-    """One library folder. Only one object per process writes (the indexer); readers share it."""
+    """One library folder. Any number of readers; one writer (the indexer), which must hold
+    the library's writer lock (``claim_writer``) - across processes, too."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, role: str = "ClipDesk"):
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise LibraryError(f"the library path {self.folder} is a file, not a folder")
         self.catalog = Catalog(self.folder)
         self._indexes: dict[str, VectorIndex] = {}
+        self._writer = WriterLock(self.folder, role)
+
+    def claim_writer(self) -> None:
+        """Become the library's writer, or raise LibraryBusy naming the process that is."""
+        self._writer.acquire()
+
+    @property
+    def is_writer(self) -> bool:
+        return self._writer.held
 
     @staticmethod
     def exists(folder: Path) -> bool:
@@ -39,12 +50,12 @@ class Library:
 
     def vectors(self, model: ModelRow, persist: bool = False) -> VectorIndex:
         """The model's vector index; healed from the catalog if the file is not trustworthy.
-        ``persist`` (the writer only) saves a healed index back to disk."""
+        ``persist`` saves a healed index back to disk, when this process is the writer."""
         index = self._indexes.get(model.spec)
         if index is None:
             path = index_path(self.folder, ModelSpec.parse(model.spec).slug)
             index, rebuilt = open_index(self.catalog, model, path)
-            if rebuilt and persist:
+            if rebuilt and persist and self.is_writer:
                 self.save_vectors(model, index)
             self._indexes[model.spec] = index
         return index
@@ -54,6 +65,7 @@ class Library:
         index = index or self._indexes.get(model.spec)
         if index is None:
             return
+        self.claim_writer()
         version = self.catalog.version
         path = index_path(self.folder, ModelSpec.parse(model.spec).slug)
         try:
@@ -74,3 +86,4 @@ class Library:
 
     def close(self) -> None:
         self.catalog.close()
+        self._writer.release()

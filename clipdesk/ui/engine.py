@@ -46,6 +46,7 @@ TAGS_SHOWN = 5
 
 WATCH_TICK_MS = 250  # how often settled folder changes go to the writer
 ROOT_CHECK_TICKS = 8  # look at the roots themselves (unplugged drives) every 2 s
+CLAIM_EVERY_MS = 5000  # searching only: how often to try to become the library's writer
 
 
 class ModelState(enum.Enum):
@@ -125,6 +126,7 @@ class LibraryStatus:
     roots: list[RootStatus] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     bytes_on_disk: int = 0
+    busy: str | None = None  # why this window only searches (another process updates)
 
     @property
     def indexed(self) -> int:
@@ -152,6 +154,7 @@ class _Opened:
     library: Library
     row: ModelRow | None
     roots: int
+    busy: str | None = None  # another process is updating the library: why we only search
 
 
 def _download_progress_class(worker: Worker):
@@ -237,6 +240,12 @@ class Engine(QObject):
         self._sync_indexer: Indexer | None = None
         self._sync_running = False
         self._watch_ticks = 0
+        # another process (``clipdesk watch``) may hold the library's writer lock: search only,
+        # and try to take over now and then
+        self._busy: str | None = None
+        self._claim_timer = QTimer(self)
+        self._claim_timer.setInterval(CLAIM_EVERY_MS)
+        self._claim_timer.timeout.connect(self._try_claim)
         self._watch_timer = QTimer(self)
         self._watch_timer.setInterval(WATCH_TICK_MS)
         self._watch_timer.timeout.connect(self._poll_watcher)
@@ -257,20 +266,30 @@ class Engine(QObject):
 
     def _open_job(self, worker: Worker) -> _Opened:
         from clipdesk.core import models
+        from clipdesk.core.errors import LibraryBusy
         from clipdesk.core.library import Library
 
-        library = Library(self.folder)
+        library = Library(self.folder, role="the ClipDesk app")
+        busy = None
+        try:
+            library.claim_writer()
+        except LibraryBusy as exc:
+            busy = str(exc)
         spec = models.choose_spec(self.cli_model, library.model_spec or self.settings.model or None)
         row = library.model_row(spec)
         if row is not None:
             library.vectors(row, persist=True)  # heal here, on the writer, once
-        return _Opened(library, row, len(library.catalog.roots()))
+        return _Opened(library, row, len(library.catalog.roots()), busy)
 
     @Slot(int, object)
     def _on_opened(self, _gen: int, opened: _Opened) -> None:
         from clipdesk.core import models
 
         self.library = opened.library
+        if opened.busy:
+            self._busy = opened.busy
+            self.message.emit(f"Searching only: {opened.busy[0].upper()}{opened.busy[1:]}")
+            self._claim_timer.start()
         self.spec = models.choose_spec(self.cli_model,
                                        self.library.model_spec or self.settings.model or None)
         if opened.row is not None:
@@ -631,6 +650,10 @@ class Engine(QObject):
 
     def _start_index_job(self, folders: list[Path] | None = None, retry: bool = False) -> None:
         assert self.encoder is not None
+        if self._busy:  # the process updating the library will see to it; then we take over
+            self._index_after_load = True
+            self.message.emit(f"Not indexing now: {self._busy}")
+            return
         self._index_jobs += 1
         worker = Worker(self._index_job, self.encoder, folders, retry, name="index")
         worker.signals.started.connect(self._on_index_started)
@@ -698,6 +721,26 @@ class Engine(QObject):
         self._run_pending_query()
         if report is not None and not report.interrupted:
             self._start_watching()
+
+    @Slot()
+    def _try_claim(self) -> None:
+        if self._closing or self.library is None or not self._busy:
+            self._claim_timer.stop()
+            return
+        worker = Worker(lambda _w: self.library.claim_writer(), name="claim library")
+        worker.signals.result.connect(self._on_claimed)  # LibraryBusy: try again later
+        self.writer.start(worker)
+
+    @Slot(int, object)
+    def _on_claimed(self, _gen: int, _value) -> None:
+        if not self._busy:
+            return
+        self._busy = None
+        self._claim_timer.stop()
+        self.message.emit("The other program stopped updating this library; ClipDesk keeps it "
+                          "up to date again.")
+        self.refresh_status()
+        self.index(None)
 
     # ================================================================ watching the folders
 
@@ -827,7 +870,7 @@ class Engine(QObject):
         spec = self.spec.text if self.spec else (self.library.model_spec or "")
         row = cat.model(spec) if spec else None
         counts = cat.counts(row.id if row else None)
-        status = LibraryStatus(str(self.folder), spec)
+        status = LibraryStatus(str(self.folder), spec, busy=self._busy)
         for rid, path in cat.roots():
             c = counts.get(rid, {"indexed": 0, "pending": 0, "failed": 0})
             status.roots.append(RootStatus(str(path), c["indexed"], c["pending"], c["failed"],
@@ -850,6 +893,7 @@ class Engine(QObject):
         """Stop after the batch in flight, keep everything finished, wait for the threads."""
         self._closing = True
         self._watch_timer.stop()
+        self._claim_timer.stop()
         self.pause_indexing()
         self.cancel_download()
         self.search_pool.cancel_all()

@@ -409,8 +409,10 @@ class MainWindow(QMainWindow):
         if states:
             text += " · " + ", ".join(f"{states.count(s)} {s}" for s in ("live", "polling", "offline")
                                       if s in states)
+        if status.busy:
+            text += " · searching only"
         self.library_label.setText(text)
-        tips = [f"Library: {status.folder}"]
+        tips = [f"Library: {status.folder}"] + ([status.busy] if status.busy else [])
         tips += [f"{r.path}: {r.watching}" for r in status.roots if r.watching]
         self.library_label.setToolTip("\n".join(tips))
 

@@ -1,4 +1,5 @@
-"""`clipdesk watch` follows the folders while `clipdesk search` in another process answers."""
+"""`clipdesk watch` follows the folders while `clipdesk search` in another process answers,
+and a second writer is turned away."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def test_watch_indexes_new_photos_that_another_process_finds(tmp_path, trained_m
                 break
             assert time.monotonic() < deadline, "the watched photo never became searchable"
         assert hits[0]["path"] == str(photos / "red-circle-new.jpg")
+        # a second writer is turned away at once, with who is writing; the library is intact
+        busy = run_cli("index", *lib)
+        assert busy.returncode == 2
+        assert f"is being updated by `clipdesk watch` (process {watch.pid}," in busy.stderr
     finally:
         watch.send_signal(signal.SIGINT)
         out, err = watch.communicate(timeout=60)
@@ -47,3 +52,5 @@ def test_watch_indexes_new_photos_that_another_process_finds(tmp_path, trained_m
     assert "Watching 1 folder" in out and "Stopped watching" in out
     status = json.loads(run_cli("status", "--json", *lib).stdout)
     assert (status["indexed"], status["pending"]) == (4, 0)
+    after = run_cli("index", *lib)  # the watcher is gone: updating works again
+    assert after.returncode == 0 and "0 embedded" in after.stdout, after.stderr

@@ -32,8 +32,15 @@ def make_photos(folder: Path, n: int, seed: int = 0) -> list[Path]:
     return out
 
 
+_open: dict[Path, Library] = {}
+
+
 def index(library_dir: Path, encoder, folders=None):
+    """One run, as one `clipdesk index` would: the previous run's library is closed first."""
+    if library_dir in _open:
+        _open.pop(library_dir).close()
     library = Library(library_dir)
+    _open[library_dir] = library
     calls = encoder.image_calls
     report = Indexer(library, encoder, on_progress=lambda *_: None).run(folders)
     return library, report, encoder.image_calls - calls

@@ -88,6 +88,10 @@ def test_writer_saves_a_healed_index(library, encoder):
     path.unlink()
     lib = Library(library)
     lib.vectors(lib.model_row(spec), persist=True)
+    assert not path.exists(), "only the library's writer saves"
+    lib.claim_writer()
+    lib._indexes.clear()
+    lib.vectors(lib.model_row(spec), persist=True)
     assert path.exists()
     lib.close()
     lib = Library(library)

@@ -69,6 +69,7 @@ class Live:
         self.live.stop()
         self.thread.join(timeout=30)
         assert not self.thread.is_alive()
+        self.library.close()  # as `clipdesk watch` does at exit: the writer lock goes with it
 
     def status(self, path: Path):
         return rows(self.lib_dir).get(str(path))
