@@ -6,6 +6,8 @@ import configparser
 import email.parser
 import os
 import re
+import shutil
+import subprocess
 
 from conftest import PACKAGING
 from PIL import Image
@@ -44,6 +46,11 @@ def test_desktop_entry_launches_the_command_the_deb_puts_on_the_path(buildinfo):
     # the desktop-entry spec: lists end with ';', and only registered main categories
     assert entry["Categories"].endswith(";") and "Graphics" in entry["Categories"].split(";")
     assert entry["Keywords"].endswith(";")
+    validate = shutil.which("desktop-file-validate")  # desktop-file-utils, where installed
+    if validate:
+        done = subprocess.run([validate, PACKAGING / "linux" / "clipdesk.desktop"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0 and not done.stdout.strip(), done.stdout
 
 
 def test_deb_tree_installs_into_opt_with_the_command_icons_and_menu_entry(
