@@ -307,6 +307,8 @@ class Encoder:
     that renames and moves do not run CLIP).
     """
 
+    int8 = False  # the image tower runs int8 dynamic quantization (see quantize_image_tower)
+
     def __init__(self, spec: ModelSpec, model, preprocess, tokenizer, device: str):
         import torch
 
@@ -401,8 +403,10 @@ def truncated_text_encoder(model):
     return encode
 
 
-def load(spec: ModelSpec, device: str = "auto", download: bool = True, tqdm_class=None) -> Encoder:
-    """Locate (downloading once if needed) and build a model, ready for inference."""
+def load(spec: ModelSpec, device: str = "auto", download: bool = True, tqdm_class=None,
+         int8: bool = False) -> Encoder:
+    """Locate (downloading once if needed) and build a model, ready for inference.
+    ``int8``: quantize the image tower for the CPU (see ``quantize_image_tower``)."""
     import open_clip
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
@@ -422,7 +426,10 @@ def load(spec: ModelSpec, device: str = "auto", download: bool = True, tqdm_clas
     model.eval().to(dev)
     preprocess = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), is_train=False)
     tokenizer = open_clip.get_tokenizer(files.model_name)
-    return Encoder(spec, model, preprocess, tokenizer, dev)
+    encoder = Encoder(spec, model, preprocess, tokenizer, dev)
+    if int8:
+        encoder.int8 = quantize_image_tower(model, dev) > 0
+    return encoder
 
 
 def save_local_dir(model, model_cfg: dict, folder: Path, preprocess_cfg: dict | None = None) -> Path:
@@ -436,3 +443,97 @@ def save_local_dir(model, model_cfg: dict, folder: Path, preprocess_cfg: dict | 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHT_NAMES[0]))
     return folder
+
+
+# --------------------------------------------------------------------------- CPU speed
+
+
+def quantize_image_tower(model, device: str = "cpu") -> int:
+    """int8 dynamic quantization of the image tower's ``nn.Linear`` layers, in place; returns
+    how many were quantized (0 on a GPU, where it does not apply).
+
+    Weights become int8 (per tensor); activations are quantized on the fly, batch by batch.
+    Only the MLP linears of each transformer block are quantized, about two thirds of a ViT's
+    FLOPs: the attention's input projection is a bare parameter and its output projection a
+    ``NonDynamicallyQuantizableLinear`` (both stay fp32, as do the patch embedding and the
+    final projection). A ResNet tower (ModifiedResNet) has no MLP: there it is a no-op. The text tower stays fp32: queries are typed one at a
+    time and the image tower's agreement with fp32 is what the index depends on.
+
+    The embeddings it makes share the fp32 model's catalog row and vector index: they are
+    approximations of the same model's embeddings (cosine to fp32 above 0.99 in
+    ``benchmarks/quantization.py``), compared against the same fp32 text embeddings, so
+    switching the setting neither re-indexes the library nor splits it in two. Photos indexed
+    with and without it mix in one index; the benchmark's top-10 overlap is the measure of
+    what that costs.
+    """
+    import warnings
+
+    import torch
+
+    if not str(device).startswith("cpu"):
+        return 0
+    try:
+        from torch.ao.quantization import quantize_dynamic
+    except ImportError as exc:
+        raise ClipDeskError(f"int8 is not available with torch {torch.__version__}: {exc}") from exc
+    # Only layers called as modules can be swapped: a ResNet's attention pool hands its
+    # Linears' weights to F.multi_head_attention_forward, which a quantized layer breaks.
+    names = {name for name, m in model.visual.named_modules()
+             if type(m) is torch.nn.Linear and ".mlp." in f".{name}"}
+    if not names:
+        return 0
+    with warnings.catch_warnings():  # torch.ao.quantization warns that torchao replaces it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        model.visual = quantize_dynamic(model.visual, names, dtype=torch.qint8)
+    after = dict(model.visual.named_modules())
+    return sum(type(after[name]) is not torch.nn.Linear for name in names)
+
+
+def fast_preprocess(cfg: dict):
+    """The model's eval transform (resize, centre crop, normalise) in PIL and two torch passes,
+    for the indexer's worker threads: the same pixels as open_clip's torchvision transform, at
+    a third of its cost. ``cfg`` is ``model.visual.preprocess_cfg``. Returns None for the
+    settings it does not reproduce (then use ``Encoder.preprocess``)."""
+    import torch
+    from PIL import Image
+
+    size = cfg.get("size", 224)
+    if isinstance(size, (tuple, list)):
+        if len(size) != 2 or size[0] != size[1]:
+            return None
+        size = size[0]
+    size = int(size)
+    mode = cfg.get("resize_mode") or "shortest"
+    interpolation = cfg.get("interpolation") or "bicubic"
+    if mode not in ("shortest", "squash") or interpolation not in ("bicubic", "bilinear", "random"):
+        return None
+    resample = Image.Resampling.BILINEAR if interpolation == "bilinear" else Image.Resampling.BICUBIC
+    mean = np.array(cfg.get("mean") or (0.48145466, 0.4578275, 0.40821073), np.float32)
+    std = np.array(cfg.get("std") or (0.26862954, 0.26130258, 0.27577711), np.float32)
+    scale = (1.0 / (255.0 * std)).reshape(3, 1, 1)
+    shift = (-mean / std).reshape(3, 1, 1)
+
+    def preprocess(image: Image.Image) -> torch.Tensor:
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        w, h = image.size
+        if mode == "squash":
+            target = (size, size)
+        else:  # torchvision's Resize(int): the short side to ``size``, the long one truncated
+            long = int(size * max(w, h) / min(w, h))
+            target = (size, long) if w <= h else (long, size)
+        if (w, h) != target:
+            image = image.resize(target, resample)
+        if image.size != (size, size):  # torchvision's CenterCrop offsets
+            left = int(round((image.width - size) / 2.0))
+            top = int(round((image.height - size) / 2.0))
+            image = image.crop((left, top, left + size, top + size))
+        # uint8 HWC to normalised float CHW in one pass and one in place (numpy, single
+        # threaded: no torch thread team per worker), handed to torch without a copy
+        out = np.empty((3, size, size), np.float32)
+        np.multiply(np.asarray(image).transpose(2, 0, 1), scale, out=out)
+        out += shift
+        return torch.from_numpy(out)
+
+    return preprocess

@@ -331,7 +331,8 @@ class Engine(QObject):
         from clipdesk.core import models
 
         progress = _download_progress_class(worker) if download else None
-        encoder = models.load(spec, device=device, download=download, tqdm_class=progress)
+        encoder = models.load(spec, device=device, download=download, tqdm_class=progress,
+                              int8=self.settings.int8)
         worker.check()
         return encoder
 

@@ -46,6 +46,7 @@ class Settings:
     model: str = ""
     device: str = "auto"
     workers: int = 0  # decoding threads while indexing; 0 = automatic
+    int8: bool = False  # int8 image model on the CPU (see models.quantize_image_tower)
     thumb_size: int = 160  # tile size in the grid, pixels
     show_scores: bool = True
     sort: str = "relevance"  # or "date"
@@ -155,6 +156,12 @@ class SettingsDialog(QDialog):
         self.workers_spin.setValue(settings.workers)
         form.addRow("Reading threads:", self.workers_spin)
 
+        self.int8_check = QCheckBox("Faster indexing on the processor (int8; from the next start)")
+        self.int8_check.setToolTip("Runs the image model in 8-bit integers on the CPU: about 1.6x "
+                                   "less work per photo; results stay almost the same")
+        self.int8_check.setChecked(settings.int8)
+        form.addRow("", self.int8_check)
+
         self.thumb_combo = QComboBox()
         for size in THUMB_SIZES:
             self.thumb_combo.addItem(f"{size} px", size)
@@ -211,6 +218,7 @@ class SettingsDialog(QDialog):
         self.settings.model = spec
         self.settings.device = self.device_combo.currentData()
         self.settings.workers = self.workers_spin.value()
+        self.settings.int8 = self.int8_check.isChecked()
         self.settings.thumb_size = self.thumb_combo.currentData()
         self.settings.show_scores = self.scores_check.isChecked()
         super().accept()
