@@ -125,6 +125,7 @@ class Catalog:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.path = self.folder / CATALOG_NAME
+        self.read_only = False  # set when the folder only allows reading
         self._local = threading.local()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -143,10 +144,42 @@ class Catalog:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.OperationalError as exc:
+                if self.path.is_file() and not os.access(self.folder, os.W_OK | os.X_OK) or (
+                        "readonly" in str(exc)):
+                    conn = self._connect_read_only()
+                else:
+                    raise LibraryError(f"cannot open the library catalog {self.path}: {exc}") from exc
             except sqlite3.DatabaseError as exc:
                 raise LibraryError(f"cannot open the library catalog {self.path}: {exc}") from exc
             self._local.conn = conn
         return conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A library on a read-only folder or medium can still be searched."""
+        self.read_only = True
+        uri = self.path.resolve().as_uri()
+        for mode in ("?mode=ro", "?immutable=1"):  # immutable: no -shm can be made beside it
+            try:
+                conn = sqlite3.connect(uri + mode, uri=True, timeout=30, isolation_level=None)
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError:
+                continue
+        raise LibraryError(f"cannot open the library catalog {self.path}: its folder is read-only")
+
+    def _write_failed(self, exc: sqlite3.Error) -> LibraryError:
+        text = str(exc)
+        if self.read_only or "readonly" in text:
+            why = "the library folder is read-only"
+        elif "full" in text:
+            why = "the disk is full"
+        elif "I/O" in text:
+            why = f"the disk refused the write ({text}): is it full, or failing?"
+        else:
+            why = text
+        return LibraryError(f"could not save to the library {self.folder}: {why}. Nothing was "
+                            f"lost; fix that and run again to continue.")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -158,7 +191,12 @@ class Catalog:
     def write(self, changes_vectors: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction. ``changes_vectors`` bumps the version that marks indexes stale."""
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise
+            raise self._write_failed(exc) from exc
         try:
             yield db
             if changes_vectors:
@@ -166,8 +204,13 @@ class Catalog:
                     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
                 )
             db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # disk full, I/O error: nothing half-written
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise self._write_failed(exc) from exc
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
 
     def _migrate(self) -> None:

@@ -7,9 +7,11 @@ applied and every PIL mode ends as RGB (transparency is composited onto white).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import stat
 import threading
 import warnings
 from dataclasses import dataclass
@@ -52,8 +54,15 @@ def content_hash(data: bytes) -> str:
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
+    """The file's bytes. Never blocks on a pipe or device named like a photo."""
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with open(fd, "rb") as fh:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise DecodeError("is a folder, not a photo")
+            if not stat.S_ISREG(mode):
+                raise DecodeError("is not a regular file (a pipe or a device)")
             return fh.read()
     except FileNotFoundError:
         raise
@@ -92,6 +101,10 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+BIG_PIXELS = 40_000_000
+_big_decode = threading.Lock()
+
+
 def decode(data: bytes, min_side: int | None, digest: str | None = None) -> Photo:
     """Header facts, plus an RGB image whose short side is at least ``min_side`` (when given).
     ``digest`` is ``content_hash(data)`` when the caller has it already."""
@@ -120,13 +133,21 @@ def decode(data: bytes, min_side: int | None, digest: str | None = None) -> Phot
                 return photo
             if im.format == "JPEG":
                 im.draft("RGB", (min_side, min_side))
-            im.load()
-            if exif is not None and orientation != 1:
-                try:
-                    im = ImageOps.exif_transpose(im)
-                except Exception:
-                    pass
-            photo.image = to_rgb(im)
+            # huge images (that JPEG's scaled decode cannot shrink) decode one at a time, so
+            # memory stays bounded however many workers meet them at once
+            big = im.format != "JPEG" and im.size[0] * im.size[1] > BIG_PIXELS
+            with _big_decode if big else contextlib.nullcontext():
+                im.load()
+                if exif is not None and orientation != 1:
+                    try:
+                        im = ImageOps.exif_transpose(im)
+                    except Exception:
+                        pass
+                im = to_rgb(im)
+                factor = min(im.size) // min_side
+                if factor >= 2:  # keep no more pixels than the model and thumbnail need
+                    im = im.reduce(factor)
+            photo.image = im
             return photo
     except DecodeError:
         raise
@@ -145,5 +166,9 @@ def save_thumbnail(image: Image.Image, path: Path) -> None:
     thumb.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.BICUBIC, reducing_gap=2.0)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    thumb.save(tmp, "JPEG", quality=85)
-    os.replace(tmp, path)
+    try:
+        thumb.save(tmp, "JPEG", quality=85)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

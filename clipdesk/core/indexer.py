@@ -17,21 +17,23 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from clipdesk.core import decode, models
+from clipdesk.core import decode
 from clipdesk.core.catalog import ModelRow, to_blob
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
 from clipdesk.core.models import Encoder
-from clipdesk.core.scan import FoundFile, is_photo_name, walk
+from clipdesk.core.scan import UNSTORABLE, FoundFile, is_photo_name, shown, storable, walk
 
 log = logging.getLogger(__name__)
 
 SAVE_EVERY_S = 60.0
+TIME_LIMIT_S = 60.0  # per photo (read + decode); one that takes longer is skipped as failed
 
 
 @dataclass
@@ -81,6 +83,7 @@ class Indexer:
         workers: int | None = None,
         batch_size: int = 32,
         on_progress: Callable[[int, int], None] | None = None,
+        time_limit: float = TIME_LIMIT_S,
     ):
         library.claim_writer()  # LibraryBusy when another process is updating this library
         self.library = library
@@ -89,15 +92,15 @@ class Indexer:
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self.batch_size = batch_size
         self.on_progress = on_progress
+        self.time_limit = time_limit
+        self._started: dict[int, float] = {}  # file id -> when a worker began reading it
+        self._abandoned = 0  # workers still busy with a photo that ran out of time
         self._stop = threading.Event()
         self.model: ModelRow = library.model_row(encoder.spec, encoder.dim)
         if self.model.dim != encoder.dim:
             raise ClipDeskError(f"model {encoder.spec.text} changed shape; remove its index to rebuild")
         self.index = library.vectors(self.model, persist=True)
         self._min_side = max(encoder.image_size, decode.THUMB_SIZE * 3 // 4)
-        # the model's own transform, redone without torchvision's extra passes (same pixels)
-        self._preprocess = (models.fast_preprocess(encoder.model.visual.preprocess_cfg)
-                            or encoder.preprocess)
         self._last_save = time.monotonic()
 
     def stop(self) -> None:
@@ -185,8 +188,9 @@ class Indexer:
                    ) -> dict[int, str]:
         """Record new, changed and vanished files at or under ``path`` (inside ``root``);
         return {id: path} of the files there that need work."""
+        unreadable: list[str] = []
         if path.is_dir():
-            found = {f.path: f for f in walk(path, report.folder_errors)}
+            found = {f.path: f for f in walk(path, report.folder_errors, unreadable)}
         else:
             found = {}
             rel = path.relative_to(root).parts
@@ -197,10 +201,15 @@ class Indexer:
                     found[str(path)] = FoundFile(str(path), st.st_size, st.st_mtime_ns)
                 except OSError:
                     pass
+        for p in [p for p in found if not storable(p)]:
+            del found[p]
+            report.failed.append((shown(p), UNSTORABLE))
         known = self.catalog.files_under(root_id, str(path))
         report.total += len(found)
         now = time.time()
-        gone = [row.id for p, row in known.items() if p not in found]
+        # a folder that cannot be listed now (permissions, a flaky share) keeps its photos
+        hidden = tuple(u.rstrip(os.sep) + os.sep for u in unreadable)
+        gone = [row.id for p, row in known.items() if p not in found and not p.startswith(hidden)]
         with self.catalog.write() as db:
             for p, f in found.items():
                 row = known.get(p)
@@ -226,6 +235,7 @@ class Indexer:
     def _prepare(self, file_id: int, path: str) -> _Prepared:
         """Runs in a worker thread: read once, reuse a known embedding or decode for the model."""
         out = _Prepared(file_id, path)
+        self._started[file_id] = time.monotonic()
         try:
             st = os.stat(path)
             out.size, out.mtime_ns = st.st_size, st.st_mtime_ns
@@ -237,9 +247,12 @@ class Indexer:
             out.photo = decode.decode(data, self._min_side if need_pixels else None, hash_)
             if out.photo.image is not None:
                 if not thumb.exists():
-                    decode.save_thumbnail(out.photo.image, thumb)
+                    try:
+                        decode.save_thumbnail(out.photo.image, thumb)
+                    except OSError as exc:  # disk full: the photo is fine, the app shows it anyway
+                        log.warning("could not write the thumbnail %s: %s", thumb, exc)
                 if out.vector is None:
-                    out.tensor = self._preprocess(out.photo.image)
+                    out.tensor = self.encoder.preprocess(out.photo.image)
                 out.photo.image = None  # the tensor is all the model needs; free the pixels
         except FileNotFoundError:
             out.vanished = True
@@ -267,14 +280,14 @@ class Indexer:
         jobs = iter(todo)
         try:
             for job in jobs:
-                window.append(pool.submit(self._prepare, *job))
+                window.append(self._submit(pool, job))
                 if len(window) >= self.batch_size * 2:
                     break
             while window and not self._stop.is_set():
-                res = window.popleft().result()
+                res = self._wait(window.popleft())
                 nxt = next(jobs, None)
                 if nxt is not None:
-                    window.append(pool.submit(self._prepare, *nxt))
+                    window.append(self._submit(pool, nxt))
                 (to_embed if res.tensor is not None else to_write).append(res)
                 if len(to_embed) >= self.batch_size or (not window and (to_embed or to_write)):
                     batch = torch.stack([r.tensor for r in to_embed]) if to_embed else None
@@ -296,11 +309,39 @@ class Indexer:
         finally:
             for fut in window:
                 fut.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            # a worker stuck on a photo (a hung network share) must not hold up the rest
+            pool.shutdown(wait=not self._abandoned, cancel_futures=True)
             if report.interrupted and to_write:  # finished reads cost nothing to keep
                 self._commit([], to_write, report, None)
             if bar is not None:
                 bar.close()
+
+    def _submit(self, pool: ThreadPoolExecutor, job: tuple[int, str]) -> Future:
+        fut = pool.submit(self._prepare, *job)
+        fut.job = job  # type: ignore[attr-defined]
+        return fut
+
+    def _wait(self, fut: Future) -> _Prepared:
+        """The worker's result, or a failure once the photo has run past the time limit."""
+        file_id, path = fut.job  # type: ignore[attr-defined]
+        waiting_since = time.monotonic()  # not started yet: every worker is stuck on others
+        while True:
+            try:
+                res = fut.result(timeout=0.25)
+                self._started.pop(file_id, None)
+                return res
+            except FutureTimeout:
+                started = self._started.get(file_id, waiting_since)
+                if time.monotonic() - started < self.time_limit:
+                    continue
+            self._started.pop(file_id, None)
+            self._abandoned += 1
+            log.warning("gave up on %s after %.0f s", path, self.time_limit)
+            row = self.catalog.file_by_path(path)  # as scanned: retried when it changes
+            return _Prepared(file_id, path, size=row.size if row else 0,
+                             mtime_ns=row.mtime_ns if row else 0,
+                             error=f"took longer than {self.time_limit:g} s to read "
+                                   f"(a hung drive or an enormous image)")
 
     def _commit(self, to_embed: list[_Prepared], to_write: list[_Prepared],
                 report: IndexReport, batch) -> None:

@@ -25,6 +25,24 @@ def is_photo_name(name: str) -> bool:
     return suffix in PHOTO_SUFFIXES or (HEIF_AVAILABLE and suffix in HEIF_SUFFIXES)
 
 
+def storable(path: str) -> bool:
+    """Whether the catalog can hold this path: names that are not valid UTF-8 (old Latin-1
+    archives on Linux) arrive with surrogate escapes, which SQLite text cannot store."""
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def shown(path: str) -> str:
+    """A path fit to print or log, whatever bytes its name holds."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+UNSTORABLE = "its name is not valid UTF-8, which ClipDesk cannot store; rename it to include it"
+
+
 @dataclass(frozen=True)
 class FoundFile:
     path: str
@@ -32,9 +50,11 @@ class FoundFile:
     mtime_ns: int
 
 
-def walk(root: Path, errors: list[str] | None = None) -> Iterator[FoundFile]:
+def walk(root: Path, errors: list[str] | None = None,
+         unreadable: list[str] | None = None) -> Iterator[FoundFile]:
     """Every photo under ``root``: follows folder symlinks once (loops are cut), skips hidden
-    folders; unreadable folders are noted in ``errors`` and skipped."""
+    folders; unreadable folders are noted in ``errors`` (a message) and ``unreadable`` (the
+    path), and skipped: what they hold is unknown, not gone."""
     seen: set[tuple[int, int]] = set()
     stack = [str(root)]
     while stack:
@@ -46,10 +66,13 @@ def walk(root: Path, errors: list[str] | None = None) -> Iterator[FoundFile]:
             seen.add((st.st_dev, st.st_ino))
             entries = list(os.scandir(folder))
         except OSError as exc:
-            msg = f"cannot read folder {folder}: {exc.strerror or exc}"
+            msg = (f"cannot read folder {shown(folder)}: {exc.strerror or exc} "
+                   f"(its photos stay in the library)")
             log.warning(msg)
             if errors is not None:
                 errors.append(msg)
+            if unreadable is not None:
+                unreadable.append(folder)
             continue
         for entry in entries:
             try:

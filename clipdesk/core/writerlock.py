@@ -49,7 +49,8 @@ class WriterLock:
             raise LibraryBusy(busy_message(self.folder)) from None
         except OSError as exc:  # a read-only library folder, for one
             raise LibraryError(
-                f"cannot update the library {self.folder}: {exc.strerror or exc}"
+                f"cannot update the library {self.folder} ({exc.strerror or exc}): it can be "
+                f"searched, but updating it needs a folder ClipDesk may write to"
             ) from exc
         info = {"pid": os.getpid(), "role": self.role, "host": socket.gethostname(),
                 "since": time.time()}
