@@ -82,7 +82,10 @@ def mib(n: int) -> str:
 
 def run(cmd: list, **kw) -> subprocess.CompletedProcess:
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.run([str(c) for c in cmd], check=True, **kw)
+    started = time.perf_counter()
+    done = subprocess.run([str(c) for c in cmd], check=True, **kw)
+    print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+    return done
 
 
 # ---------------------------------------------------------------------------- steps

@@ -66,9 +66,10 @@ def test_deb_tree_installs_into_opt_with_the_command_icons_and_menu_entry(
     stage = build_script.stage_deb(bundle, icon_set, "1.2.3", "amd64", out=tmp_path / "deb")
 
     opt = stage / "opt" / "clipdesk"
-    assert os.access(opt / "clipdesk", os.X_OK)
-    assert (opt / "clipdesk").stat().st_mode & 0o777 == 0o755
-    assert (opt / "_internal" / "data.txt").stat().st_mode & 0o777 == 0o644  # readable by all
+    assert (opt / "clipdesk").is_file() and (opt / "_internal" / "data.txt").is_file()
+    if os.name == "posix":  # the .deb is made on Linux; the release workflow runs this everywhere
+        assert (opt / "clipdesk").stat().st_mode & 0o777 == 0o755
+        assert (opt / "_internal" / "data.txt").stat().st_mode & 0o777 == 0o644  # readable by all
     assert os.readlink(stage / "usr" / "bin" / "clipdesk") == "/opt/clipdesk/clipdesk"
     assert (stage / "usr/share/applications/clipdesk.desktop").is_file()
     for side in buildinfo.HICOLOR_SIZES:
