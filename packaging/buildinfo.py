@@ -28,3 +28,28 @@ def version(root: Path = ROOT) -> str:
         raise RuntimeError("clipdesk/__init__.py has no __version__")
     return match.group(1)
 
+
+
+def version_numbers(text: str) -> tuple[int, int, int, int]:
+    """``0.1.0`` (or ``1.2.3rc1``) as the four numbers of a Windows version resource."""
+    release = re.match(r"\d+(\.\d+)*", text)
+    numbers = [int(n) for n in release.group(0).split(".")][:4] if release else []
+    return tuple(numbers + [0] * (4 - len(numbers)))  # type: ignore[return-value]
+
+
+def windows_version_info(text: str):
+    """The version resource Explorer shows in ClipDesk.exe's properties (PyInstaller object;
+    its module needs pefile, which PyInstaller installs only on Windows)."""
+    from PyInstaller.utils.win32 import versioninfo as vi
+
+    numbers = version_numbers(text)
+    strings = [vi.StringStruct(key, value) for key, value in (
+        ("CompanyName", APP_NAME), ("FileDescription", f"{APP_NAME} photo search"),
+        ("FileVersion", text), ("InternalName", APP_NAME), ("LegalCopyright", "MIT licence"),
+        ("OriginalFilename", f"{APP_NAME}.exe"), ("ProductName", APP_NAME),
+        ("ProductVersion", text))]
+    return vi.VSVersionInfo(
+        ffi=vi.FixedFileInfo(filevers=numbers, prodvers=numbers),
+        kids=[vi.StringFileInfo([vi.StringTable("040904B0", strings)]),
+              vi.VarFileInfo([vi.VarStruct("Translation", [0x0409, 1200])])],
+    )

@@ -19,6 +19,13 @@ def test_version_comes_from_the_package(buildinfo):
     assert buildinfo.version() == clipdesk.__version__
 
 
+def test_windows_version_resource_carries_the_package_version(buildinfo):
+    assert buildinfo.version_numbers("0.1.0") == (0, 1, 0, 0)
+    assert buildinfo.version_numbers("1.2.3rc1") == (1, 2, 3, 0)
+    assert buildinfo.version_numbers("2") == (2, 0, 0, 0)
+    # (the resource itself is built only on Windows, where PyInstaller brings pefile)
+
+
 def test_icon_set_has_every_size_the_desktop_ico_and_icns_need(buildinfo, icon_set):
     for side in buildinfo.HICOLOR_SIZES:
         png = icon_set / "hicolor" / f"{side}x{side}" / "apps" / "clipdesk.png"
