@@ -70,9 +70,12 @@ class Library:
         path = index_path(self.folder, ModelSpec.parse(model.spec).slug)
         try:
             size, mtime_ns = index.save(path)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # usearch reports a failed write as RuntimeError
             log.error("could not save the vector index %s: %s", path, exc)
-            raise LibraryError(f"could not save the vector index {path}: {exc.strerror or exc}") from exc
+            why = getattr(exc, "strerror", None) or exc
+            raise LibraryError(f"could not save the vector index {path}: {why}. The previous "
+                               f"index is kept; it is brought up to date when saving works "
+                               f"again.") from exc
         self.catalog.record_index_saved(model, version, size, mtime_ns)
 
     def size_on_disk(self) -> dict[str, int]:

@@ -78,11 +78,16 @@ class VectorIndex:
         """Write atomically (temp file, fsync, rename); returns (size, mtime_ns) of the file."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        with self.lock:
-            self.index.save(str(tmp))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            with self.lock:
+                self.index.save(str(tmp))
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:  # disk full, say: the previous file stays as it was
+            if tmp.is_file():
+                tmp.unlink()
+            raise
         st = path.stat()
         return st.st_size, st.st_mtime_ns
 
