@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipdesk.core import decode
+from clipdesk.core import decode, models
 from clipdesk.core.catalog import ModelRow, to_blob
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
@@ -101,6 +101,9 @@ class Indexer:
             raise ClipDeskError(f"model {encoder.spec.text} changed shape; remove its index to rebuild")
         self.index = library.vectors(self.model, persist=True)
         self._min_side = max(encoder.image_size, decode.THUMB_SIZE * 3 // 4)
+        # the model's own transform, redone without torchvision's extra passes (same pixels)
+        self._preprocess = (models.fast_preprocess(encoder.model.visual.preprocess_cfg)
+                            or encoder.preprocess)
         self._last_save = time.monotonic()
 
     def stop(self) -> None:
@@ -252,7 +255,7 @@ class Indexer:
                     except OSError as exc:  # disk full: the photo is fine, the app shows it anyway
                         log.warning("could not write the thumbnail %s: %s", thumb, exc)
                 if out.vector is None:
-                    out.tensor = self.encoder.preprocess(out.photo.image)
+                    out.tensor = self._preprocess(out.photo.image)
                 out.photo.image = None  # the tensor is all the model needs; free the pixels
         except FileNotFoundError:
             out.vanished = True
