@@ -255,6 +255,9 @@ def main() -> int:
     print(f"\n{len(trials)} trials run ({sum(t.command == 'index' for t in trials)} index, "
           f"{sum(t.command == 'watch' for t in trials)} watch), {len(trials) - len(failed)} "
           f"survived, {len(failed)} failed; {time.monotonic() - start:.0f} s")
+    mid = sum(t.left_at_kill > 0 for t in trials)
+    print(f"{mid} kills landed with photos still to index, {len(trials) - mid} with none left "
+          f"(during start-up catch-up, the final save, or idle watching)")
     if failed:
         print("failed seeds: " + ", ".join(str(t.seed) for t in failed))
     return 1 if failed else 0
