@@ -30,7 +30,7 @@ from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
 
 from clipdesk.ui.engine import ResultSet
-from clipdesk.ui.thumbnails import ThumbnailLoader
+from clipdesk.ui.thumbnails import MAX_PENDING, ThumbnailLoader
 
 if TYPE_CHECKING:
     from clipdesk.core.search import Hit
@@ -43,12 +43,14 @@ DateRole = Qt.ItemDataRole.UserRole + 4
 ZOOM_STEPS = (96, 128, 160, 192, 224, 256, 320)
 MARGIN = 6
 LAYOUT_BATCH = 2000  # rows laid out per event-loop turn: 100,000 results never freeze the GUI
+WAITING_LIMIT = 2 * MAX_PENDING  # tiles remembered as waiting for a thumbnail, about
 
 # Plain ints: the view asks for data thousands of times a second; enum lookups add up.
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
 _DECORATION = int(Qt.ItemDataRole.DecorationRole.value)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
 _HIT, _PATH, _SCORE, _DATE = HitRole, PathRole, ScoreRole, DateRole
+_HIT_ROLES = frozenset((_DISPLAY, _TOOLTIP, _HIT))
 
 
 def hit_key(hit: Hit) -> str:
@@ -60,6 +62,10 @@ class ResultsModel(QAbstractListModel):
     """Search hits, sorted by relevance or date, with a relevance cut-off."""
 
     countChanged = Signal(int, int)  # shown, total
+    # Rows whose thumbnail just arrived. Not dataChanged: QListView answers every dataChanged
+    # with a full relayout of its rows, batch by batch, which at 100,000 results restarts the
+    # layout on each arriving thumbnail (the scrollbar's range collapses while scrolling).
+    thumbnailsArrived = Signal(list)
 
     def __init__(self, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
@@ -158,6 +164,9 @@ class ResultsModel(QAbstractListModel):
             key = hash_ or path
             pixmap = self.loader.pixmap(key)
             if pixmap is None and not self.loader.failed(key):
+                if len(self._waiting) > WAITING_LIMIT:  # forget requests the loader dropped
+                    self._waiting = {k: v for k, v in self._waiting.items()
+                                     if self.loader.queued(k)}
                 self._waiting.setdefault(key, set()).add(row)
                 thumb = (str(self.thumbnail_path(hash_)),) if hash_ and self.thumbnail_path else ()
                 self.loader.request(key, (*thumb, path))
@@ -169,6 +178,8 @@ class ResultsModel(QAbstractListModel):
         if role == _DATE:
             date = float(self._results.dates[at])
             return date if np.isfinite(date) else None
+        if role not in _HIT_ROLES:  # fonts, colours, check state...: asked per tile per paint
+            return None
         hit = self._results.hit(at)
         if role == _DISPLAY:
             return os.path.basename(hit.path)
@@ -200,12 +211,9 @@ class ResultsModel(QAbstractListModel):
         return mime
 
     def _on_thumbnails(self, keys: list[str]) -> None:
-        for key in keys:
-            rows = self._waiting.pop(key, ())
-            for row in rows:
-                if row < self._count:
-                    index = self.index(row)
-                    self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+        rows = [row for key in keys for row in self._waiting.pop(key, ()) if row < self._count]
+        if rows:
+            self.thumbnailsArrived.emit(rows)
 
 
 def _date_text(stamp: float | None) -> str:
@@ -243,9 +251,8 @@ class TileDelegate(QStyledItemDelegate):
         return self.cell_size(getattr(index.model(), "sort", "relevance"))
 
     def paint(self, painter: QPainter, option, index) -> None:
-        self.initStyleOption(option, index)
-        option.text = ""
-        option.icon = type(option.icon)()
+        # No initStyleOption: the view has set the state (selected, hovered, focus) already,
+        # and the model's text, icon, font and colour roles are not what a tile shows.
         style = option.widget.style() if option.widget else self.view.style()
         style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter,
                             option.widget)
@@ -310,6 +317,27 @@ class ResultsView(QListView):
         self.tile_delegate = TileDelegate(self)
         self.setItemDelegate(self.tile_delegate)
         self.verticalScrollBar().setSingleStep(40)
+
+    def setModel(self, model) -> None:
+        old = self.model()
+        if isinstance(old, ResultsModel):
+            old.thumbnailsArrived.disconnect(self._repaint_rows)
+        super().setModel(model)
+        if isinstance(model, ResultsModel):
+            model.thumbnailsArrived.connect(self._repaint_rows)
+
+    def _repaint_rows(self, rows: list[int]) -> None:
+        """Repaint the screen when tiles on it got their thumbnails. Which rows are on screen
+        comes from the grid's arithmetic, without a QModelIndex per row."""
+        grid, port = self.gridSize(), self.viewport()
+        if not grid.isValid() or grid.width() <= 0 or grid.height() <= 0:
+            port.update()
+            return
+        columns = max(1, port.width() // grid.width())
+        top = self.verticalScrollBar().value() // grid.height()
+        first, last = top * columns, (top + port.height() // grid.height() + 2) * columns
+        if any(first <= row < last for row in rows):
+            port.update()  # one repaint for the batch; Qt clips it to what is exposed
 
     def set_tile(self, tile: int, show_scores: bool, sort: str) -> None:
         self.tile_delegate.tile = tile

@@ -11,6 +11,8 @@ generation: images of the old size that are still in flight are dropped.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -58,6 +60,21 @@ class _Request:
     generation: int
 
 
+class _Drainer(QRunnable):
+    """The loader's pool job, owned by Python and started again and again (auto-delete off).
+    ``QRunnable.create`` makes a runnable the pool deletes after each run; under a stream of
+    requests (scrolling through cold thumbnails) its wrapper's end raced with Shiboken's and
+    crashed the app in ``BindingManager::releaseWrapper``."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.setAutoDelete(False)
+        self._fn = fn
+
+    def run(self) -> None:
+        self._fn()
+
+
 class _Signals(QObject):
     loaded = Signal(int, str, QImage)  # generation, key, image (null when it could not be read)
 
@@ -84,6 +101,7 @@ class ThumbnailLoader(QObject):
         self._failed: set[str] = set()
         self._in_flight: set[str] = set()
         self._signals = _Signals()
+        self._drainer = _Drainer(self._drain)
         self._signals.loaded.connect(self._on_loaded)
         self._arrived: deque[tuple[str, QImage]] = deque()
         self._flush = QTimer(self)
@@ -134,7 +152,12 @@ class ThumbnailLoader(QObject):
                 self._active += 1
                 start = True
         if start:
-            self.pool.start(QRunnable.create(self._drain))
+            self.pool.start(self._drainer)
+
+    def queued(self, key: str) -> bool:
+        """Whether a request for ``key`` is waiting or being read (not dropped, not done)."""
+        with self._lock:
+            return key in self._pending or key in self._in_flight
 
     def drop_pending(self) -> None:
         """Forget queued requests (the results changed); what is on screen asks again."""
@@ -176,6 +199,7 @@ class ThumbnailLoader(QObject):
     # ---------------------------------------------------------------- pool threads
 
     def _drain(self) -> None:
+        _lower_priority()
         while True:
             with self._lock:
                 if not self._pending:
@@ -192,6 +216,28 @@ class ThumbnailLoader(QObject):
                 if not image.isNull():
                     break
             self._signals.loaded.emit(req.generation, key, image)
+
+
+_lowered = threading.local()
+NICE = 10  # loader threads yield to the GUI thread when the cores are busy
+
+
+def _lower_priority() -> None:
+    """Make this pool thread lower priority than the GUI thread, once. On a busy 2-core
+    machine two decoding threads otherwise take turns with the GUI thread and every frame
+    waits for them (120 ms stalls while scrolling through cold thumbnails)."""
+    if getattr(_lowered, "done", False) or not NICE:
+        return
+    _lowered.done = True
+    try:
+        if sys.platform.startswith("linux"):  # nice is per thread on Linux
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+        else:
+            from PySide6.QtCore import QThread
+
+            QThread.currentThread().setPriority(QThread.Priority.LowPriority)
+    except (OSError, AttributeError):
+        pass
 
 
 class PixmapCache:
