@@ -255,6 +255,101 @@ def is_cached(spec: ModelSpec) -> bool:
 
 # --------------------------------------------------------------------------- loading
 
+_import_lock = threading.Lock()
+
+# When each start-up step first finished, for ``benchmarks/startup.py``: (Unix time, CPU
+# seconds the process had used by then, all threads).
+STARTUP_MARKS: dict[str, tuple[float, float]] = {}
+
+
+def _mark(name: str) -> None:
+    import time
+
+    STARTUP_MARKS.setdefault(name, (time.time(), time.process_time()))
+
+
+def import_open_clip():
+    """Import torch and open_clip, without torch._dynamo, and return open_clip.
+
+    open_clip imports torchvision, whose ``ops.roi_align`` imports ``torch._dynamo.utils``
+    for one function it calls only inside ``roi_align``; that import pulls in dynamo and
+    inductor, about two thirds of the cost of importing open_clip. While open_clip loads,
+    a stand-in module offers that function, importing the real one on first call; it is
+    gone from ``sys.modules`` afterwards, so a later ``import torch._dynamo`` is the real
+    one. The app calls this in a background thread once its window is on screen.
+    """
+    import sys
+
+    with _import_lock:
+        if "open_clip" in sys.modules:
+            return sys.modules["open_clip"]
+        import torch  # noqa: F401  (first, on its own: the stand-in below is torch's child)
+
+        _mark("torch imported")
+
+        stub = None
+        if "torch._dynamo" not in sys.modules and "torch._dynamo.utils" not in sys.modules:
+            import types
+
+            def is_compile_supported(device_type):
+                from torch._dynamo.utils import is_compile_supported as real
+
+                return real(device_type)
+
+            stub = types.ModuleType("torch._dynamo.utils")
+            stub.is_compile_supported = is_compile_supported
+            sys.modules[stub.__name__] = stub
+        try:
+            import open_clip
+        finally:
+            if stub is not None and sys.modules.get(stub.__name__) is stub:
+                del sys.modules[stub.__name__]
+        _mark("open_clip imported")
+        return open_clip
+
+
+def prefetch_torch_libraries() -> None:
+    """Ask the kernel to read torch's shared libraries ahead (a cold start spends seconds
+    reading them from disk); returns at once and holds no lock while the disk works."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations or not hasattr(os, "posix_fadvise"):
+        return
+    for folder in spec.submodule_search_locations:
+        for lib in sorted(Path(folder, "lib").glob("*.so*")):
+            try:
+                fd = os.open(lib, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            finally:
+                os.close(fd)
+
+
+class _SkipInit:
+    """While creating a model whose every weight the checkpoint then sets (strict load),
+    skip torch's random initialisation: for ViT-B-32 it costs more than loading the file."""
+
+    NAMES = ("normal_", "trunc_normal_", "uniform_", "kaiming_uniform_", "kaiming_normal_",
+             "xavier_uniform_", "xavier_normal_", "zeros_", "ones_", "constant_", "orthogonal_")
+
+    def __enter__(self):
+        import torch
+
+        self.saved = {n: getattr(torch.nn.init, n) for n in self.NAMES if hasattr(torch.nn.init, n)}
+        for name in self.saved:
+            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        for name, fn in self.saved.items():
+            setattr(torch.nn.init, name, fn)
+        return False
+
 
 def pick_device(requested: str = "auto") -> str:
     import torch
@@ -324,7 +419,7 @@ class Encoder:
         size = model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         with torch.inference_mode():
-            probe = model.encode_text(tokenizer(["probe"]).to(device))
+            probe = self._encode_text(tokenizer(["probe"]).to(device))
         self.dim = int(probe.shape[-1])
 
     def encode_images(self, batch: torch.Tensor) -> np.ndarray:
@@ -407,26 +502,30 @@ def load(spec: ModelSpec, device: str = "auto", download: bool = True, tqdm_clas
          int8: bool = False) -> Encoder:
     """Locate (downloading once if needed) and build a model, ready for inference.
     ``int8``: quantize the image tower for the CPU (see ``quantize_image_tower``)."""
-    import open_clip
+    open_clip = import_open_clip()
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
     files = locate(spec, download=download, tqdm_class=tqdm_class)
     dev = pick_device(device)
     try:
-        model = open_clip.create_model(
-            files.model_name,
-            load_weights=False,
-            pretrained_text=False,
-            pretrained_image=False,
-            **files.create_kwargs,
-        )
+        with _SkipInit():  # the strict load below sets every weight
+            model = open_clip.create_model(
+                files.model_name,
+                load_weights=False,
+                pretrained_text=False,
+                pretrained_image=False,
+                **files.create_kwargs,
+            )
     except Exception as exc:
         raise ClipDeskError(f"cannot build model {spec.text}: {exc}") from exc
+    _mark("model built")
     _load_weights(model, files.weights)
+    _mark("weights loaded")
     model.eval().to(dev)
     preprocess = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), is_train=False)
     tokenizer = open_clip.get_tokenizer(files.model_name)
     encoder = Encoder(spec, model, preprocess, tokenizer, dev)
+    _mark("first text encoded")
     if int8:
         encoder.int8 = quantize_image_tower(model, dev) > 0
     return encoder

@@ -38,6 +38,10 @@ class VectorIndex:
     def __init__(self, dim: int, index: Index | None = None):
         self.dim = dim
         self.index = index if index is not None else Index(ndim=dim, **INDEX_SETTINGS)
+        # A saved file keeps its dtype and connectivity (an index saved with other settings
+        # is used as it is) but not its expansions: those always come from INDEX_SETTINGS.
+        self.index.expansion_add = INDEX_SETTINGS["expansion_add"]
+        self.index.expansion_search = INDEX_SETTINGS["expansion_search"]
         self.lock = threading.RLock()
 
     def __len__(self) -> int:

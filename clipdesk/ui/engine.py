@@ -179,7 +179,9 @@ def _download_progress_class(worker: Worker):
 
 
 def _import_model_code(worker: Worker) -> None:
-    import open_clip  # noqa: F401  (and torch with it)
+    from clipdesk.core import models
+
+    models.import_open_clip()  # torch and open_clip, without torch._dynamo
 
 
 class Engine(QObject):

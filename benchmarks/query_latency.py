@@ -1,0 +1,218 @@
+"""Query latency: from the search bar's debounce firing to ranked file ids, at 1M photos.
+
+    python benchmarks/query_latency.py [--n 1000000] [--repeats 30] [--threads T]
+        [--cache DIR]
+
+Works offline. Uses (making them once, in ``benchmarks/.cache/``, ignored by git):
+
+* ViT-B-32 with random weights in the ``local-dir`` layout (trained weights cannot be
+  downloaded here; random ones cost exactly the same compute);
+* the library-shaped 1M-embedding usearch index of ``search_scale.py`` built with the
+  library's default settings (``clipdesk.core.vectors.INDEX_SETTINGS``; run
+  ``search_scale.py --n N`` first for big N: building 1M takes most of an hour on 2 cores);
+* a real ClipDesk catalog (SQLite) holding N file rows, for mapping ids to files.
+
+It prints p50/p95 over short queries ("dog" ... "kids on a beach at sunset") of:
+
+1. text encoding, baseline: open_clip's ``encode_text`` over all 77 positions;
+2. text encoding as ClipDesk does it (``Encoder.encode_texts``: tokenize, run the text
+   tower up to the end token only, normalise), with 1 and 2 torch threads;
+3. end to end, as the app's search worker runs it (``Searcher.query_vector`` then
+   ``Searcher.search``: encode, search the 1M index, map ids to catalog rows), for the
+   first screen (top 100) and for the app's ``max_results`` (2,000); a query typed again
+   is answered from the Searcher's LRU of query embeddings: also shown.
+
+The index is searched with the text-like synthetic queries of ``search_scale.py`` (a
+random-weight model's embeddings bear no relation to the synthetic photos), one per query.
+Targets: text encoding p50 < 30 ms; end to end p50 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's clipdesk, whatever is installed
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import clipdesk  # noqa: E402, F401, I001  (its environment settings come before torch)
+import numpy as np  # noqa: E402
+
+import search_scale  # noqa: E402
+from clipdesk.core import models  # noqa: E402
+from clipdesk.core.catalog import Catalog  # noqa: E402
+from clipdesk.core.search import Searcher  # noqa: E402
+from clipdesk.core.vectors import INDEX_SETTINGS, VectorIndex  # noqa: E402
+
+QUERIES = ["dog", "cat", "red car", "snow", "birthday cake", "sunset over the sea",
+           "kids on a beach at sunset", "my grandmother in the garden", "wedding dress",
+           "a bowl of ramen", "mountains with snow and a lake", "receipt"]
+TARGET_ENCODE_MS = 30.0
+TARGET_END_TO_END_MS = 50.0
+
+
+def make_model(folder: Path) -> Path:
+    if (folder / models.CONFIG_NAME).is_file() and (folder / models.WEIGHT_NAMES[0]).is_file():
+        return folder
+    open_clip = models.import_open_clip()
+    import torch
+
+    torch.manual_seed(0)
+    print(f"saving a random-weight ViT-B-32 in {folder} ...", flush=True)
+    model = open_clip.create_model("ViT-B-32", pretrained=None)
+    return models.save_local_dir(model, open_clip.get_model_config("ViT-B-32"), folder)
+
+
+def make_catalog(folder: Path, n: int) -> Catalog:
+    """A real catalog with ``n`` file rows (ids 1..n), made once."""
+    catalog = Catalog(folder)
+    have = catalog.db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    if have != n:
+        t = time.perf_counter()
+        with catalog.write(changes_vectors=False) as db:
+            db.execute("DELETE FROM files")
+            db.execute("INSERT OR IGNORE INTO roots (id, path, added_at) VALUES (1, '/photos', 0)")
+            for start in range(1, n + 1, 100_000):
+                db.executemany(
+                    "INSERT INTO files (id, root_id, path, size, mtime_ns, hash, taken_at, status,"
+                    " updated_at) VALUES (?, 1, ?, 3000000, 1700000000000000000, ?, NULL, 'ok', 0)",
+                    ((i, f"/photos/{i // 1000:04d}/IMG_{i:07d}.jpg", f"{i:064x}")
+                     for i in range(start, min(n + 1, start + 100_000))))
+        print(f"  made a catalog of {n:,} files in {time.perf_counter() - t:.0f} s", flush=True)
+    return catalog
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), float(np.percentile(values, 95))
+
+
+def timed_ms(fn, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+class _Library:
+    """What ``Searcher`` needs of a Library: the catalog and the vector index."""
+
+    def __init__(self, catalog: Catalog, index: VectorIndex):
+        self.catalog = catalog
+        self._index = index
+
+    def vectors(self, _model):
+        return self._index
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=30, help="timed runs per query and figure")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads for the end-to-end figures (default: torch's own, one"
+                         " per core, as the app runs)")
+    ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache")
+    args = ap.parse_args()
+    import torch
+
+    args.threads = args.threads or torch.get_num_threads()
+    print(f"query_latency: n={args.n:,}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f};"
+          f" index {INDEX_SETTINGS}")
+    folder = make_model(args.cache / "model-ViT-B-32-random")
+    encoder = models.load(models.ModelSpec.parse(f"local-dir:{folder}"), device="cpu",
+                          download=False)
+    tokens = {q: encoder.tokenizer([q]) for q in QUERIES}
+
+    print("\ntext encoding, ms (p50 / p95 over all queries; CPU-ms p50):")
+    rows = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for name, fn in (("baseline: encode_text, 77 positions",
+                          lambda q: encoder.model.encode_text(tokens[q], normalize=True)),
+                         ("ClipDesk: tokenize + up to the end token",
+                          lambda q: encoder.encode_texts([q]))):
+            wall, cpu = [], []
+            with torch.inference_mode():
+                for q in QUERIES:
+                    fn(q)  # warm
+                    for _ in range(max(3, args.repeats // 3)):
+                        c = time.process_time()
+                        wall += timed_ms(lambda q=q, fn=fn: fn(q), 1)
+                        cpu.append((time.process_time() - c) * 1000)
+            p50, p95 = percentiles(wall)
+            rows[(name, threads)] = p50
+            print(f"  {name:42s} {threads} thread{'s' if threads > 1 else ' '}  "
+                  f"{p50:6.1f} / {p95:6.1f}   cpu {statistics.median(cpu):6.1f}")
+    for threads in (1, 2):
+        base = rows[("baseline: encode_text, 77 positions", threads)]
+        mine = rows[("ClipDesk: tokenize + up to the end token", threads)]
+        print(f"  {threads} thread(s): {base / mine:.1f}x faster than encode_text")
+    torch.set_num_threads(args.threads)
+    enc_p50 = rows[("ClipDesk: tokenize + up to the end token", args.threads)]
+
+    scale = args.cache / "scale"
+    photos, queries, _truth = search_scale.dataset(args.n, 500, scale)
+    settings = {k: INDEX_SETTINGS[k] for k in ("dtype", "connectivity", "expansion_add")}
+    path = scale / (f"index-n{args.n}-s{search_scale.SEED}-{settings['dtype']}"
+                    f"-c{settings['connectivity']}-ea{settings['expansion_add']}.usearch")
+    search_scale.build(photos, settings, path)
+    from usearch.index import Index
+
+    t = time.perf_counter()
+    index = VectorIndex(photos.shape[1], Index.restore(str(path)))
+    index.index.expansion_search = INDEX_SETTINGS["expansion_search"]
+    print(f"\nindex of {len(index):,} opened in {time.perf_counter() - t:.2f} s")
+    catalog = make_catalog(scale / f"catalog-n{args.n}", args.n)
+    searcher = Searcher(_Library(catalog, index), None, lambda: encoder)
+    synthetic = {q: queries[i % len(queries)] for i, q in enumerate(QUERIES)}
+
+    print(f"\nend to end at {args.n:,} photos, ms (p50 / p95), {args.threads} torch thread(s):")
+    results = {}
+    for count in (100, 2000):
+        for cached in (False, True):
+            times, parts = [], {"encode": [], "search": [], "map ids": []}
+            for q in QUERIES:
+                for _ in range(max(3, args.repeats // 3)):
+                    if not cached:
+                        searcher._text_cache.clear()
+                    t0 = time.perf_counter()
+                    searcher.query_vector([q])  # what the worker runs: encoded (or the LRU's)
+                    vec = synthetic[q]  # ... and searched for a library-shaped query
+                    t1 = time.perf_counter()
+                    keys, _scores = index.search(vec, count)
+                    t2 = time.perf_counter()
+                    hits = searcher._hits(keys, _scores, searcher_filters(), set())
+                    t3 = time.perf_counter()
+                    assert len(hits) == count
+                    times.append((t3 - t0) * 1000)
+                    for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                        parts[k].append(v * 1000)
+            p50, p95 = percentiles(times)
+            results[(count, cached)] = p50
+            split = ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in parts.items())
+            label = f"top {count:>5,}{', query in the LRU' if cached else ''}"
+            print(f"  {label:30s} {p50:6.1f} / {p95:6.1f}   (p50 parts: {split})")
+
+    print(f"\nTargets: text encoding p50 < {TARGET_ENCODE_MS:.0f} ms: {enc_p50:.1f} ms"
+          f" ({'met' if enc_p50 < TARGET_ENCODE_MS else 'MISSED'}); end to end p50 <"
+          f" {TARGET_END_TO_END_MS:.0f} ms: top 100 {results[(100, False)]:.1f} ms"
+          f" ({'met' if results[(100, False)] < TARGET_END_TO_END_MS else 'MISSED'}),"
+          f" top 2,000 {results[(2000, False)]:.1f} ms"
+          f" ({'met' if results[(2000, False)] < TARGET_END_TO_END_MS else 'MISSED'})")
+
+
+def searcher_filters():
+    from clipdesk.core.search import Filters
+
+    return Filters()
+
+
+if __name__ == "__main__":
+    main()
