@@ -327,7 +327,38 @@ def main() -> int:
     print(f"  normalised tensor |diff|: mean {fid['mad']:.4f} (worst image {fid['mad_worst']:.4f}), "
           f"max {fid['max']:.3f}")
     print(f"  embedding cosine: mean {fid['cos_mean']:.5f}, min {fid['cos_min']:.5f}")
+    print_stage_costs(encoder, paths)
     return 0
+
+
+def print_stage_costs(encoder: models.Encoder, paths: list[Path]) -> None:
+    """CPU-ms per image of each step a decode worker takes, one thread, no model running."""
+    import hashlib
+
+    min_side = max(encoder.image_size, decode.THUMB_SIZE * 3 // 4)
+    fast = models.fast_preprocess(encoder.model.visual.preprocess_cfg)
+    costs: dict[str, float] = {}
+
+    def timed(name, fn, *args):
+        start = time.thread_time()
+        out = fn(*args)
+        costs[name] = costs.get(name, 0.0) + time.thread_time() - start
+        return out
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for p in paths:
+            data = timed("read", decode.read_bytes, p)
+            digest = timed("hash (blake2b)", decode.content_hash, data)
+            timed("sha1, for comparison", lambda d: hashlib.sha1(d).digest(), data)
+            image = timed("decode (draft)", decode.decode, data, min_side, digest).image
+            timed("thumbnail", decode.save_thumbnail, image, Path(tmp) / "t.jpg")
+            timed("preprocess, open_clip", encoder.preprocess, image)
+            if fast is not None:
+                timed("preprocess, fast_preprocess", fast, image)
+    print()
+    print("decode worker stages, CPU-ms/img (one thread; the indexer uses fast_preprocess):")
+    for name, seconds in costs.items():
+        print(f"  {name:<30s} {seconds / len(paths) * 1000:6.1f}")
 
 
 if __name__ == "__main__":
