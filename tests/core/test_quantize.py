@@ -104,3 +104,12 @@ def test_fast_preprocess_matches_open_clip(size, mode, cfg):
 def test_fast_preprocess_declines_what_it_does_not_reproduce():
     assert models.fast_preprocess({"size": 224, "resize_mode": "longest"}) is None
     assert models.fast_preprocess({"size": (224, 256)}) is None
+
+
+def test_the_cli_offers_int8_for_index_and_watch():
+    from clipdesk.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["index", "photos", "--int8"]).int8 is True
+    assert parser.parse_args(["index", "photos"]).int8 is False
+    assert parser.parse_args(["watch", "--int8"]).int8 is True
