@@ -94,3 +94,29 @@ def test_encoder_uses_it_and_agrees_with_open_clip(random_model):
         want = encoder.model.encode_text(encoder.tokenizer(PROMPTS), normalize=True).numpy()
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     assert encoder.text_calls == len(PROMPTS)
+
+
+def test_open_clip_imports_without_torch_dynamo(random_model):
+    """The fast import skips torch._dynamo and leaves nothing behind: a model loads and
+    encodes, and a later real import of torch._dynamo.utils works (fresh interpreter)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import sys
+from clipdesk.core import models
+models.import_open_clip()
+assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
+assert "torch._dynamo.utils" not in sys.modules, "the stand-in was left behind"
+encoder = models.load(models.ModelSpec.parse({random_model!r}), device="cpu", download=False)
+assert encoder.encode_texts(["a dog"]).shape == (1, encoder.dim)
+roi_align = sys.modules["torchvision.ops.roi_align"]  # its stand-in reaches the real one
+import torch._dynamo.utils
+assert roi_align.is_compile_supported("cpu") == torch._dynamo.utils.is_compile_supported("cpu")
+print("ok")
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=root, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
