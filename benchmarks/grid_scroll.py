@@ -239,15 +239,14 @@ def main() -> int:
     idle = beat.stop()
     rss0 = rss_mb()
     cache = window.loader.cache
-    print(f"grid {window.view.viewport().width()}x{window.view.viewport().height()}, "
-          f"tile {window.view.gridSize().width()}x{window.view.gridSize().height()}, "
-          f"pixmap LRU limit {cache.max_bytes / 2**20:.0f} MiB, RSS {rss0:.0f} MiB")
+    print(f"tile {window.view.tile_delegate.tile} px, pixmap LRU limit {cache.max_bytes / 2**20:.0f} MiB, RSS {rss0:.0f} MiB")
     line("baseline: idle window, 3 s", idle)
 
     cold = fabricate(args.rows, args.keys, 0)
     m = open_answer(app, window, cold, beat)
     line(f"open {args.rows:,} results", m,
-         f"  (_on_answer {m['call_ms']:.0f} ms, layout done in {m['layout_s']:.1f} s)")
+         f"  (_on_answer {m['call_ms']:.0f} ms, layout done in {m['layout_s']:.1f} s; grid "
+         f"{window.view.viewport().width()}x{window.view.viewport().height()})")
     m = scroll_end_to_end(app, window, beat, args.steps)
     line("scroll end to end, cold", m, f"  ({m['steps']} scrollbar moves in {m['seconds']:.1f} s, "
                                        f"ended at row {m['last_row']:,})")
