@@ -20,8 +20,13 @@ from clipdesk.core.catalog import ModelRow
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
 from clipdesk.core.models import Encoder
+from clipdesk.core.vectors import EXACT_BELOW
 
 NEGATIVE_WEIGHT = 0.5
+# A filter that keeps at most this many photos is answered exactly, among those photos: asking
+# the graph for ever more neighbours until enough pass took 11 s at 1M photos for a folder
+# holding 0.1% of them; scoring 50,000 stored vectors takes milliseconds.
+FILTERED_EXACT_MAX = 50_000
 
 
 @dataclass
@@ -118,6 +123,11 @@ class Searcher:
         filters = filters or Filters()
         exclude = exclude or set()
         total = len(self.index)
+        if filters.active and total > EXACT_BELOW:
+            ids = self._filtered_ids(filters, FILTERED_EXACT_MAX)
+            if ids is not None:
+                keys, scores = self.index.search_among(vector, ids, n + len(exclude))
+                return self._hits(keys, scores, filters, exclude)[:n]
         k = min(total, n + len(exclude) if not filters.active else max(4 * n, 256))
         while True:
             keys, scores = self.index.search(vector, k)
@@ -127,6 +137,24 @@ class Searcher:
             if enough or k >= total:
                 return hits[:n]
             k = min(total, k * 4)
+
+    def _filtered_ids(self, filters: Filters, limit: int) -> list[int] | None:
+        """Ids of the files the folder and date filters keep, or None when more than
+        ``limit`` pass (then the graph finds enough of them quickly)."""
+        sql, args = "SELECT id FROM files WHERE 1", []
+        if filters.folder is not None:
+            prefix = str(filters.folder.resolve()) + os.sep
+            sql += " AND path >= ? AND path < ?"  # a range on the path index: a prefix
+            args += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
+        when = "COALESCE(taken_at, mtime_ns / 1e9)"
+        if filters.after is not None:
+            sql += f" AND {when} >= ?"
+            args.append(filters.after)
+        if filters.before is not None:
+            sql += f" AND {when} <= ?"
+            args.append(filters.before)
+        rows = self.catalog.db.execute(f"{sql} LIMIT ?", [*args, limit + 1]).fetchall()
+        return None if len(rows) > limit else [r[0] for r in rows]
 
     def _hits(self, keys, scores, filters: Filters, exclude: set[str]) -> list[Hit]:
         rows = self.catalog.files_by_ids([int(k) for k in keys])

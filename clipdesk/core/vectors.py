@@ -81,6 +81,22 @@ class VectorIndex:
                                       min(count, len(self.index)), exact=exact)
         return np.asarray(found.keys), 1.0 - np.asarray(found.distances, dtype=np.float32)
 
+    def search_among(self, vector: np.ndarray, keys: list[int], count: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top ``count`` (keys, cosine scores) among ``keys`` (those in the index)."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        with self.lock:
+            if len(keys):
+                keys = keys[np.asarray(self.index.contains(keys), dtype=bool).reshape(-1)]
+            if len(keys) == 0 or count <= 0:
+                return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
+            vectors = np.asarray(self.index.get(keys), dtype=np.float32).reshape(len(keys), -1)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        query = np.asarray(vector, dtype=np.float32)
+        scores = vectors @ (query / max(float(np.linalg.norm(query)), 1e-12))
+        best = np.argsort(-scores, kind="stable")[:count]
+        return keys[best], scores[best]
+
     def save(self, path: Path) -> tuple[int, int]:
         """Write atomically (temp file, fsync, rename); returns (size, mtime_ns) of the file."""
         path.parent.mkdir(parents=True, exist_ok=True)

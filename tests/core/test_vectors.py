@@ -161,3 +161,34 @@ def test_an_index_saved_with_other_settings_opens_and_searches(tmp_path):
     assert found[0] == 124 and scores[0] > 0.98
     index.add(np.array([99_999], dtype=np.uint64), vectors[:1])  # and it still takes writes
     assert 99_999 in index and len(index) == 25_001
+
+
+def test_a_selective_filter_is_answered_exactly_among_the_files_it_keeps(
+        tmp_path, encoder, monkeypatch):
+    """Above EXACT_BELOW, a folder or date filter that keeps few photos scores just those
+    (no ever-wider graph search); it agrees with the graph path and keeps only matches."""
+    from clipdesk.core import search
+    from clipdesk.core.search import Filters
+
+    rng = np.random.default_rng(5)
+    for i, (color, shape) in enumerate(tinyclip.CLASSES):
+        sub = tmp_path / "photos" / ("a" if i % 3 == 0 else "ab")  # "ab" shares the prefix
+        sub.mkdir(parents=True, exist_ok=True)
+        tinyclip.draw_shape(color, shape, rng, 96).save(sub / f"{i}.png")
+    lib = Library(tmp_path / "lib")
+    Indexer(lib, encoder, on_progress=lambda *_: None).run([tmp_path / "photos"])
+    searcher = Searcher(lib, lib.model_row(encoder.spec), lambda: encoder)
+    query = searcher.text_vector("a photo of a red circle")
+    monkeypatch.setattr(search, "EXACT_BELOW", 0)  # as if the library were large
+
+    def found(filters, exact_max):
+        monkeypatch.setattr(search, "FILTERED_EXACT_MAX", exact_max)
+        return [(h.path, round(h.score, 4)) for h in searcher.search(query, 3, filters)]
+
+    only_a = Filters(folder=tmp_path / "photos" / "a")
+    exact = found(only_a, 100)
+    assert len(exact) == 3 and all(p.startswith(str(tmp_path / "photos" / "a") + "/")
+                                   for p, _ in exact)
+    assert exact == found(only_a, 0)  # the graph path, over-fetching, agrees
+    assert found(Filters(after=4e9), 100) == []  # a date range nothing is in
+    assert len(found(Filters(folder=tmp_path / "photos"), 100)) == 3
