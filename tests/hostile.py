@@ -87,9 +87,9 @@ def make_corpus(folder: Path, slow: bool = True) -> dict[str, str]:
     os.symlink("..", folder / "album" / "loop")  # a folder link back up: a loop
     os.symlink("nowhere.jpg", folder / "dangling.jpg")
     expect["dangling.jpg"] = "absent"
-    if slow:  # a real photo that takes seconds to decode: 100 megapixels in 1.3 MB
-        put("slow.png", _png(Image.new("RGB", (10_000, 10_000), (200, 30, 30)), compress_level=1),
-            "failed")
+    if slow:  # a real photo that takes seconds to decode (100 MP with alpha) in 1.8 MB
+        put("slow.png", _png(Image.new("RGBA", (10_000, 10_000), (200, 30, 30, 128)),
+                             compress_level=1), "failed")
     return expect
 
 

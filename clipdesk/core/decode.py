@@ -143,10 +143,13 @@ def decode(data: bytes, min_side: int | None, digest: str | None = None) -> Phot
                         im = ImageOps.exif_transpose(im)
                     except Exception:
                         pass
-                im = to_rgb(im)
                 factor = min(im.size) // min_side
-                if factor >= 2:  # keep no more pixels than the model and thumbnail need
-                    im = im.reduce(factor)
+                if factor >= 2:  # keep no more pixels than the model and thumbnail need,
+                    try:         # and shrink before converting: RGBA compositing is costly
+                        im = im.reduce(factor)
+                    except ValueError:  # a mode reduce() does not take: convert first
+                        im = to_rgb(im).reduce(factor)
+                im = to_rgb(im)
             photo.image = im
             return photo
     except DecodeError:
