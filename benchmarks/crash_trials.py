@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -208,7 +207,7 @@ def run_trial(trial: Trial, library: Path, photos: Path, model: str) -> None:
             pass
     finally:
         if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
+            proc.kill()  # SIGKILL (TerminateProcess on Windows): no chance to clean up
         proc.wait()
     trial.killed_after = time.monotonic() - start
     trial.seen_before = len(before)

@@ -5,18 +5,20 @@ when the fault clears. Runs the real CLI; file permissions hold even for root (s
 from __future__ import annotations
 
 import json
-import resource
 import signal
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-import hostile
 import numpy as np
 import pytest
 
+import hostile
 import tinyclip
+
+# file-size limits (the "full disk") and POSIX permission bits; Windows has neither
+resource = pytest.importorskip("resource", reason="needs POSIX rlimits and permissions")
 
 
 def make_photos(folder: Path, n: int, seed: int) -> None:
