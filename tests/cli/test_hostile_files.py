@@ -50,7 +50,8 @@ def test_hostile_corpus_is_skipped_with_reasons_and_the_rest_indexed(tmp_path, r
          *lib, "--time-limit", "0.3"], tmp_path)
     assert code == 0, err
     print(f"index of the hostile corpus: {seconds:.1f} s, peak memory {rss_mb:.0f} MB")
-    assert rss_mb < MAX_RSS_MB, f"peak memory {rss_mb:.0f} MB"
+    if Path("/proc/self/status").exists():  # Linux: the peak was measured
+        assert 100 < rss_mb < MAX_RSS_MB, f"peak memory {rss_mb:.0f} MB"
     assert seconds < 120
 
     status = json.loads(run_cli("status", "--json", *lib).stdout)
