@@ -22,10 +22,13 @@ def render_png(svg: Path, side: int, out: Path) -> Path:
     """One square PNG of the SVG at ``side`` pixels, transparent around the drawing."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import Qt
-    from PySide6.QtGui import QGuiApplication, QImage, QPainter
+    from PySide6.QtGui import QImage, QPainter
     from PySide6.QtSvg import QSvgRenderer
+    from PySide6.QtWidgets import QApplication
 
-    _app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 (fonts, painting)
+    # a QApplication (not just a QGuiApplication): in a process that later shows widgets,
+    # as the test suite is, a bare QGuiApplication would make every widget abort
+    _app = QApplication.instance() or QApplication([])  # noqa: F841 (fonts, painting)
     renderer = QSvgRenderer(str(svg))
     if not renderer.isValid():
         raise ValueError(f"{svg}: not a valid SVG")

@@ -8,11 +8,14 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
-from conftest import PACKAGING
 from PIL import Image
 
 import clipdesk
+
+# not imported from conftest: with tests/ui's conftest also loaded, the name is ambiguous
+PACKAGING = Path(__file__).resolve().parents[2] / "packaging"
 
 
 def test_version_comes_from_the_package(buildinfo):
