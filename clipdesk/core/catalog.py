@@ -145,11 +145,13 @@ class Catalog:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.OperationalError as exc:
-                if self.path.is_file() and not os.access(self.folder, os.W_OK | os.X_OK) or (
-                        "readonly" in str(exc)):
-                    conn = self._connect_read_only()
-                else:
+                if conn is not None:
+                    conn.close()
+                read_only = "readonly" in str(exc) or (
+                    self.path.is_file() and not os.access(self.folder, os.W_OK | os.X_OK))
+                if not read_only:
                     raise LibraryError(f"cannot open the library catalog {self.path}: {exc}") from exc
+                conn = self._connect_read_only()
             except sqlite3.DatabaseError as exc:
                 raise LibraryError(f"cannot open the library catalog {self.path}: {exc}") from exc
             self._local.conn = conn
@@ -204,13 +206,11 @@ class Catalog:
                     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
                 )
             db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:  # disk full, I/O error: nothing half-written
+        except BaseException as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            raise self._write_failed(exc) from exc
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):  # disk full, I/O: nothing half-written
+                raise self._write_failed(exc) from exc
             raise
 
     def _migrate(self) -> None:

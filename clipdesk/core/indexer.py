@@ -279,18 +279,18 @@ class Indexer:
         done = 0
         last_save = time.monotonic()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="clipdesk-decode")
-        window: deque[Future] = deque()
+        window: deque[tuple[Future, tuple[int, str]]] = deque()  # (future, its job)
         jobs = iter(todo)
         try:
             for job in jobs:
-                window.append(self._submit(pool, job))
+                window.append((pool.submit(self._prepare, *job), job))
                 if len(window) >= self.batch_size * 2:
                     break
             while window and not self._stop.is_set():
-                res = self._wait(window.popleft())
+                res = self._wait(*window.popleft())
                 nxt = next(jobs, None)
                 if nxt is not None:
-                    window.append(self._submit(pool, nxt))
+                    window.append((pool.submit(self._prepare, *nxt), nxt))
                 (to_embed if res.tensor is not None else to_write).append(res)
                 if len(to_embed) >= self.batch_size or (not window and (to_embed or to_write)):
                     batch = torch.stack([r.tensor for r in to_embed]) if to_embed else None
@@ -310,7 +310,7 @@ class Indexer:
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
-            for fut in window:
+            for fut, _ in window:
                 fut.cancel()
             # a worker stuck on a photo (a hung network share) must not hold up the rest
             pool.shutdown(wait=not self._abandoned, cancel_futures=True)
@@ -319,14 +319,9 @@ class Indexer:
             if bar is not None:
                 bar.close()
 
-    def _submit(self, pool: ThreadPoolExecutor, job: tuple[int, str]) -> Future:
-        fut = pool.submit(self._prepare, *job)
-        fut.job = job  # type: ignore[attr-defined]
-        return fut
-
-    def _wait(self, fut: Future) -> _Prepared:
+    def _wait(self, fut: Future, job: tuple[int, str]) -> _Prepared:
         """The worker's result, or a failure once the photo has run past the time limit."""
-        file_id, path = fut.job  # type: ignore[attr-defined]
+        file_id, path = job
         waiting_since = time.monotonic()  # not started yet: every worker is stuck on others
         while True:
             try:

@@ -100,13 +100,11 @@ def choose_spec(explicit: str | None, library_spec: str | None = None) -> ModelS
     installer bundled (offline edition), then the default."""
     from clipdesk.core.paths import bundled_model_dir
 
-    if not (explicit or os.environ.get("CLIPDESK_MODEL") or library_spec):
+    chosen = explicit or os.environ.get("CLIPDESK_MODEL") or library_spec
+    if not chosen:
         bundled = bundled_model_dir()
-        if bundled is not None:
-            return ModelSpec.parse(f"local-dir:{bundled}")
-    return ModelSpec.parse(
-        explicit or os.environ.get("CLIPDESK_MODEL") or library_spec or DEFAULT_SPEC
-    )
+        chosen = f"local-dir:{bundled}" if bundled is not None else DEFAULT_SPEC
+    return ModelSpec.parse(chosen)
 
 
 # --------------------------------------------------------------------------- files

@@ -216,34 +216,28 @@ def _mark(name: str) -> None:
     models._mark(name)
 
 
-def _start_importing_torch():
-    """Get torch and open_clip (seconds) on the way from the first moment, in a thread.
+def _prefetch_torch() -> None:
+    """From the first moment, have the kernel read torch's libraries ahead, in a thread (no
+    GIL held while the disk works; on a cold cache that read is most of importing torch).
 
-    Until the window is on screen the thread only asks the kernel to read torch's libraries
-    ahead (no GIL held, so the first paint is not delayed; on a cold disk cache that read is
-    most of the import). Importing itself holds the GIL for long stretches (linking the
-    libraries, running thousands of modules), which made the first paint twice as slow when
-    it ran alongside (``benchmarks/startup.py``), so it starts when the window is shown.
-    Returns the event to set then; the model loader finds the modules imported or in flight.
+    The import itself waits for the window (``Engine.start``, on first paint): it holds the
+    GIL for long stretches, which made the first paint twice as slow when it ran alongside
+    (``benchmarks/startup.py``).
     """
     import threading
 
-    shown = threading.Event()
     if os.environ.get("CLIPDESK_EARLY_IMPORT") == "0":  # the benchmark's baseline
-        return shown
+        return
 
     def run() -> None:
         from clipdesk.core import models
 
         try:
             models.prefetch_torch_libraries()
-            shown.wait(5.0)
-            models.import_open_clip()
-        except Exception:  # the model loader imports again and reports the error
-            log.warning("importing torch in the background failed", exc_info=True)
+        except OSError:  # only a hint to the kernel
+            log.debug("prefetching torch's libraries failed", exc_info=True)
 
-    threading.Thread(target=run, name="import torch", daemon=True).start()
-    return shown
+    threading.Thread(target=run, name="prefetch torch", daemon=True).start()
 
 
 # ---------------------------------------------------------------------------- run
@@ -258,7 +252,7 @@ def run_app(library: str | None = None, model: str | None = None, device: str | 
     if model:
         ModelSpec.parse(model)  # a bad --model is a one-line error, before any window
     _mark("python and Qt imported")
-    torch_may_start = _start_importing_torch()
+    _prefetch_torch()
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "clipdesk"])
     broken = bindings_broken()
     if broken:
@@ -298,7 +292,6 @@ def run_app(library: str | None = None, model: str | None = None, device: str | 
     probe_spec = os.environ.get("CLIPDESK_STARTUP_PROBE")
     if probe_spec:
         StartupProbe(probe_spec, window, engine)
-    window.firstShown.connect(torch_may_start.set)
     window.firstShown.connect(engine.start)  # the library and the model after the first paint
     QTimer.singleShot(2000, engine.start)  # in case no expose ever comes (started minimised)
     window.show()
