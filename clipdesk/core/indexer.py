@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipdesk.core import decode, models
+from clipdesk.core import decode
 from clipdesk.core.catalog import ModelRow, to_blob
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
@@ -67,7 +67,7 @@ class _Prepared:
     size: int = 0
     mtime_ns: int = 0
     photo: decode.Photo | None = None
-    tensor: object | None = None  # preprocessed image, when the model must run
+    tensor: np.ndarray | None = None  # preprocessed image, when the model must run
     vector: np.ndarray | None = None  # stored embedding, when the content is known
     error: str | None = None
     vanished: bool = False
@@ -101,9 +101,7 @@ class Indexer:
             raise ClipDeskError(f"model {encoder.spec.text} changed shape; remove its index to rebuild")
         self.index = library.vectors(self.model, persist=True)
         self._min_side = max(encoder.image_size, decode.THUMB_SIZE * 3 // 4)
-        # the model's own transform, redone without torchvision's extra passes (same pixels)
-        self._preprocess = (models.fast_preprocess(encoder.model.visual.preprocess_cfg)
-                            or encoder.preprocess)
+        self._preprocess = encoder.preprocess  # PIL + numpy: the model's own transform
         self._last_save = time.monotonic()
 
     def stop(self) -> None:
@@ -267,8 +265,6 @@ class Indexer:
         return out
 
     def _process(self, todo: list[tuple[int, str]], report: IndexReport) -> None:
-        import torch
-
         bar = None
         if self.on_progress is None and todo:
             from tqdm import tqdm
@@ -293,7 +289,7 @@ class Indexer:
                     window.append((pool.submit(self._prepare, *nxt), nxt))
                 (to_embed if res.tensor is not None else to_write).append(res)
                 if len(to_embed) >= self.batch_size or (not window and (to_embed or to_write)):
-                    batch = torch.stack([r.tensor for r in to_embed]) if to_embed else None
+                    batch = np.stack([r.tensor for r in to_embed]) if to_embed else None
                     self._commit(to_embed, to_write, report, batch)
                     n = len(to_embed) + len(to_write)
                     to_embed, to_write = [], []

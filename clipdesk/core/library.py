@@ -46,7 +46,7 @@ class Library:
         return self.catalog.get_meta("model")
 
     def model_row(self, spec: ModelSpec, dim: int | None = None) -> ModelRow | None:
-        return self.catalog.model(spec.text, dim)
+        return self.catalog.model(spec.identity, dim)
 
     def vectors(self, model: ModelRow, persist: bool = False) -> VectorIndex:
         """The model's vector index; healed from the catalog if the file is not trustworthy.

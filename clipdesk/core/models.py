@@ -1,37 +1,45 @@
-"""CLIP models: one spec string names a model; weights come from the Hugging Face cache.
+"""CLIP models: one spec string names a model; this module finds its files and loads it.
 
 A spec is one of:
 
 * ``ARCH:PRETRAINED`` - an open_clip architecture and pretrained tag,
   e.g. ``ViT-B-32:laion2b_s34b_b79k`` (the default);
-* ``hf-hub:ORG/REPO`` - a Hub repository in open_clip's layout;
-* ``local-dir:PATH`` - a folder holding ``open_clip_config.json`` and
-  ``open_clip_model.safetensors`` (the same layout, for offline use).
+* ``hf-hub:ORG/REPO`` - a Hub repository, in Immich's ONNX layout (``config.json``,
+  ``visual/``, ``textual/``) or in open_clip's (``open_clip_config.json`` + weights);
+* ``local-dir:PATH`` - a folder in either layout, for machines that never go online.
 
-Weights are fetched once into the standard Hugging Face cache (with a progress
-bar) and load offline afterwards. Checkpoints load only as safetensors or with
-``torch.load(weights_only=True)``: a pickle that needs code is refused.
+Two runtimes run a model (``Encoder`` is what both offer). ONNX Runtime is the default: it
+needs neither torch nor open_clip, loads the text and image towers separately, and runs an
+ONNX model as it is. An ``ARCH:PRETRAINED`` model comes as ONNX from Immich's public export
+of the same weights when there is one (the default model does); any other open_clip model is
+exported to ONNX once, with torch, where torch is installed (``export``). torch runs
+``--device cuda`` and ``--device mps`` (and ``CLIPDESK_RUNTIME=torch`` on the CPU).
 
-torch and open_clip are imported inside the functions that need them, so that
-``clipdesk status`` and the window's first paint never pay for them.
+Files are fetched once into the standard Hugging Face cache (with a progress bar) and load
+offline afterwards. Checkpoints load only as safetensors or with
+``torch.load(weights_only=True)``: a pickle that needs code is refused, and an ONNX graph
+that needs a custom-op library is refused.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
-import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from clipdesk.core.errors import ClipDeskError, ModelUnavailable, UnsafeCheckpoint
+from clipdesk.core.errors import ClipDeskError, ModelUnavailable
 
 if TYPE_CHECKING:
-    import torch
+    from clipdesk.core.onnx_encoder import OnnxModel
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SPEC = "ViT-B-32:laion2b_s34b_b79k"
 CONFIG_NAME = "open_clip_config.json"
@@ -51,8 +59,22 @@ KNOWN_SPECS: list[tuple[str, str]] = [
 OFFLINE_HELP = (
     "Connect to the internet once so ClipDesk can download it into the Hugging Face cache, "
     "or point --model at a local model folder: --model local-dir:PATH "
-    "(a folder with open_clip_config.json and open_clip_model.safetensors)."
+    "(an ONNX model: config.json, visual/ and textual/; or an open_clip one: "
+    "open_clip_config.json and open_clip_model.safetensors)."
 )
+
+# Immich publishes ONNX exports of open_clip models on the Hub as immich-app/ARCH__TAG (some
+# tags with dashes for underscores). An ``ARCH:TAG`` spec with one here is fetched as ONNX.
+IMMICH_ORG = "immich-app"
+IMMICH_CLIP = frozenset({
+    "RN50__openai", "RN101__openai", "ViT-B-16__openai", "ViT-B-16__laion400m_e32",
+    "ViT-B-16-SigLIP__webli", "ViT-B-32__laion2b-s34b-b79k", "ViT-B-32__laion2b_e16",
+    "ViT-B-32__laion400m_e32", "ViT-B-32__openai", "ViT-L-14__laion2b-s32b-b82k",
+    "ViT-L-14__laion400m_e32", "ViT-L-14__openai", "ViT-L-14-336__openai",
+    "ViT-L-14-quickgelu__dfn2b", "ViT-H-14-quickgelu__dfn5b", "ViT-H-14__laion2b-s32b-b79k",
+    "ViT-SO400M-14-SigLIP-384__webli", "XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k",
+    "nllb-clip-base-siglip__v1",
+})
 
 
 @dataclass(frozen=True)
@@ -89,6 +111,38 @@ class ModelSpec:
         return cls("pretrained", f"{arch}:{tag}", arch=arch, tag=tag)
 
     @property
+    def immich_repo(self) -> str | None:
+        """Immich's ONNX export of this open_clip model on the Hub, if it publishes one."""
+        if self.kind != "pretrained":
+            return None
+        for name in (f"{self.arch}__{self.tag}", f"{self.arch}__{self.tag.replace('_', '-')}"):
+            if name in IMMICH_CLIP:
+                return f"{IMMICH_ORG}/{name}"
+        return None
+
+    @property
+    def identity(self) -> str:
+        """The model this spec names, as the catalog knows it. Forms of one model that give
+        the same embeddings share it, so switching runtime or format does not re-index:
+        Immich's export of ``ARCH:TAG`` is ``ARCH:TAG``; ClipDesk's export of a model is its
+        source (recorded in ``clipdesk_export.json`` after checking they agree)."""
+        if self.kind == "hf-hub":
+            org, _, name = self.repo.partition("/")
+            arch, sep, tag = name.partition("__")
+            if org == IMMICH_ORG and sep and arch and tag:
+                return f"{arch}:{tag.replace('-', '_')}"
+        if self.kind == "local-dir" and self.path is not None:
+            info = self.path / "clipdesk_export.json"
+            if info.is_file():
+                try:
+                    source = json.loads(info.read_text(encoding="utf-8")).get("identity")
+                except (OSError, ValueError, AttributeError):
+                    source = None
+                if isinstance(source, str) and source:
+                    return source
+        return self.text
+
+    @property
     def slug(self) -> str:
         """A file-name-safe name for per-model files in the library."""
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", self.text).strip("_")
@@ -121,7 +175,12 @@ class ModelFiles:
 
 
 def _pretrained_cfg(spec: ModelSpec) -> dict:
-    import open_clip
+    from clipdesk.core.export import require_torch
+
+    require_torch(f"{spec.text} (an open_clip model Immich does not publish as ONNX)")
+    from clipdesk.core.torch_encoder import import_open_clip
+
+    open_clip = import_open_clip()
 
     cfg = open_clip.get_pretrained_cfg(spec.arch, spec.tag)
     if not cfg:
@@ -243,7 +302,124 @@ def locate(spec: ModelSpec, download: bool = True, tqdm_class=None) -> ModelFile
     return ModelFiles(spec, weights, spec.arch, kwargs)
 
 
-def is_cached(spec: ModelSpec) -> bool:
+# --------------------------------------------------------------------------- ONNX files
+
+ONNX_REQUIRED = ("textual/tokenizer.json", "config.json", "textual/model.onnx", "visual/model.onnx")
+ONNX_OPTIONAL = ("visual/preprocess_cfg.json", "textual/tokenizer_config.json",
+                 "textual/special_tokens_map.json")
+
+
+def _hub_onnx(repo: str, identity: str, download: bool, tqdm_class=None) -> OnnxModel | None:
+    """A Hub repository in the ONNX layout, from the cache or (if allowed) downloaded; None
+    when it is not in that layout (or, without ``download``, not cached)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    from clipdesk.core.onnx_encoder import read_folder
+
+    def cached(name: str) -> Path | None:
+        try:
+            return Path(hf_hub_download(repo, name, local_files_only=True))
+        except (LocalEntryNotFoundError, EntryNotFoundError, FileNotFoundError):
+            return None
+
+    got = [cached(n) for n in ONNX_REQUIRED]
+    if all(got):
+        for name in ONNX_OPTIONAL:
+            cached(name)
+        return read_folder(got[0].parents[1], identity)
+    if not download:
+        return None
+    if not hub_reachable():
+        raise ModelUnavailable(f"the Hugging Face Hub cannot be reached to download {repo}")
+    root = None
+    for name in ONNX_REQUIRED + ONNX_OPTIONAL:
+        try:
+            path = Path(hf_hub_download(repo, name, tqdm_class=tqdm_class))
+            root = root or path.parents[1]
+        except LocalEntryNotFoundError as exc:  # a subclass of EntryNotFoundError: offline
+            raise ModelUnavailable(f"{repo} could not be downloaded: {exc}") from exc
+        except (EntryNotFoundError, GatedRepoError):
+            if name == ONNX_REQUIRED[0]:
+                return None  # not the ONNX layout: open_clip's, perhaps
+            if name in ONNX_REQUIRED:
+                raise ClipDeskError(f"{repo} has no {name}: not a complete ONNX model") from None
+        except RepositoryNotFoundError as exc:
+            raise ClipDeskError(f"no model repository {repo!r} on the Hugging Face Hub") from exc
+        except Exception as exc:  # network down, DNS, proxy, TLS: all mean "offline" to the user
+            raise ModelUnavailable(f"{repo} could not be downloaded: {exc}") from exc
+    assert root is not None
+    return read_folder(root, identity)
+
+
+def _exported(files: ModelFiles) -> OnnxModel:
+    """The ONNX export of located open_clip files: from the cache, else made now."""
+    from clipdesk.core import export
+    from clipdesk.core.onnx_encoder import read_folder
+
+    folder = export.cached_export_dir(files.spec, files.weights
+                                      if files.spec.kind == "local-dir" else None)
+    if (folder / "clipdesk_export.json").is_file():
+        return read_folder(folder, files.spec.identity)
+    export.require_torch(f"{files.spec.text} is an open_clip model; converting it to ONNX")
+    log.info("exporting %s to ONNX in %s", files.spec.text, folder)
+    return export.export(files, folder, files.spec.identity)
+
+
+def onnx_model(spec: ModelSpec, download: bool = True, tqdm_class=None) -> OnnxModel:
+    """The spec's model in the ONNX layout: a folder as it is, a Hub repository in that
+    layout, Immich's export of an ``ARCH:TAG``, or an export of the open_clip model.
+    Raises ModelUnavailable when offline and nothing usable is on this computer."""
+    from clipdesk.core import export
+    from clipdesk.core.onnx_encoder import is_onnx_folder, read_folder
+
+    try:
+        if spec.kind == "local-dir":
+            assert spec.path is not None
+            if is_onnx_folder(spec.path):
+                return read_folder(spec.path, spec.identity)
+            return _exported(locate(spec, download=False))
+        if spec.kind == "hf-hub":
+            found = _hub_onnx(spec.repo, spec.identity, download=False)
+            if found is None and (export.cached_export_dir(spec) / "clipdesk_export.json").is_file():
+                return read_folder(export.cached_export_dir(spec), spec.identity)
+            if found is None and export.torch_available() and is_cached(spec, "open_clip"):
+                return _exported(locate(spec, download=False))
+            if found is None and download:
+                found = _hub_onnx(spec.repo, spec.identity, True, tqdm_class)
+            return found or _exported(locate(spec, download, tqdm_class))
+        # ARCH:TAG
+        folder = export.cached_export_dir(spec)
+        if (folder / "clipdesk_export.json").is_file():
+            return read_folder(folder, spec.identity)
+        repo = spec.immich_repo
+        found = _hub_onnx(repo, spec.identity, download=False) if repo else None
+        if found is None and export.torch_available() and is_cached(spec, "open_clip"):
+            return _exported(locate(spec, download=False))  # weights from before: no download
+        if found is None and repo and download:
+            found = _hub_onnx(repo, spec.identity, True, tqdm_class)
+        return found or _exported(locate(spec, download, tqdm_class))
+    except ModelUnavailable as exc:
+        raise ModelUnavailable(
+            f"model {spec.text} is not on this computer and could not be downloaded. {OFFLINE_HELP}"
+        ) from exc
+
+
+def is_cached(spec: ModelSpec, form: str = "any") -> bool:
+    """Whether the model can load without the network (``form``: any, onnx or open_clip)."""
+    if form in ("any", "onnx"):
+        try:
+            if model_on_disk(spec) is not None:
+                return True
+        except ClipDeskError:
+            pass
+        if form == "onnx":
+            return False
     try:
         locate(spec, download=False)
         return True
@@ -251,9 +427,29 @@ def is_cached(spec: ModelSpec) -> bool:
         return False
 
 
-# --------------------------------------------------------------------------- loading
+def model_on_disk(spec: ModelSpec) -> OnnxModel | None:
+    """The spec's ONNX model if it is on this computer already (nothing downloaded or made)."""
+    from clipdesk.core import export
+    from clipdesk.core.onnx_encoder import is_onnx_folder, read_folder
 
-_import_lock = threading.Lock()
+    if spec.kind == "local-dir":
+        assert spec.path is not None
+        if is_onnx_folder(spec.path):
+            return read_folder(spec.path, spec.identity)
+        try:
+            files = locate(spec, download=False)
+        except ClipDeskError:
+            return None
+        folder = export.cached_export_dir(spec, files.weights)
+    else:
+        folder = export.cached_export_dir(spec)
+    if (folder / "clipdesk_export.json").is_file():
+        return read_folder(folder, spec.identity)
+    repo = spec.repo if spec.kind == "hf-hub" else spec.immich_repo
+    return _hub_onnx(repo, spec.identity, download=False) if repo else None
+
+
+# --------------------------------------------------------------------------- loading
 
 # When each start-up step first finished, for ``benchmarks/startup.py``: (Unix time, CPU
 # seconds the process had used by then, all threads).
@@ -261,272 +457,75 @@ STARTUP_MARKS: dict[str, tuple[float, float]] = {}
 
 
 def _mark(name: str) -> None:
-    import time
-
     STARTUP_MARKS.setdefault(name, (time.time(), time.process_time()))
 
 
-def import_open_clip():
-    """Import torch and open_clip, without torch._dynamo, and return open_clip.
+class Encoder(Protocol):
+    """What both runtimes offer (``onnx_encoder.OnnxEncoder``, ``torch_encoder.TorchEncoder``).
 
-    open_clip imports torchvision, whose ``ops.roi_align`` imports ``torch._dynamo.utils``
-    for one function it calls only inside ``roi_align``; that import pulls in dynamo and
-    inductor, about two thirds of the cost of importing open_clip. While open_clip loads,
-    a stand-in module offers that function, importing the real one on first call; it is
-    gone from ``sys.modules`` afterwards, so a later ``import torch._dynamo`` is the real
-    one. The app calls this in a background thread once its window is on screen.
-    """
-    import sys
-
-    with _import_lock:
-        if "open_clip" in sys.modules:
-            return sys.modules["open_clip"]
-        import torch  # noqa: F401  (first, on its own: the stand-in below is torch's child)
-
-        _mark("torch imported")
-
-        stub = None
-        if "torch._dynamo" not in sys.modules and "torch._dynamo.utils" not in sys.modules:
-            import types
-
-            def is_compile_supported(device_type):
-                from torch._dynamo.utils import is_compile_supported as real
-
-                return real(device_type)
-
-            stub = types.ModuleType("torch._dynamo.utils")
-            stub.is_compile_supported = is_compile_supported
-            sys.modules[stub.__name__] = stub
-        try:
-            import open_clip
-        finally:
-            if stub is not None and sys.modules.get(stub.__name__) is stub:
-                del sys.modules[stub.__name__]
-        _mark("open_clip imported")
-        return open_clip
-
-
-def prefetch_torch_libraries() -> None:
-    """Ask the kernel to read torch's shared libraries ahead (a cold start spends seconds
-    reading them from disk); returns at once and holds no lock while the disk works."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("torch")
-    if spec is None or not spec.submodule_search_locations or not hasattr(os, "posix_fadvise"):
-        return
-    for folder in spec.submodule_search_locations:
-        for lib in sorted(Path(folder, "lib").glob("*.so*")):
-            try:
-                fd = os.open(lib, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-            finally:
-                os.close(fd)
-
-
-class _SkipInit:
-    """While creating a model whose every weight the checkpoint then sets (strict load),
-    skip torch's random initialisation: for ViT-B-32 it costs more than loading the file."""
-
-    NAMES = ("normal_", "trunc_normal_", "uniform_", "kaiming_uniform_", "kaiming_normal_",
-             "xavier_uniform_", "xavier_normal_", "zeros_", "ones_", "constant_", "orthogonal_")
-
-    def __enter__(self):
-        import torch
-
-        self.saved = {n: getattr(torch.nn.init, n) for n in self.NAMES if hasattr(torch.nn.init, n)}
-        for name in self.saved:
-            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
-        return self
-
-    def __exit__(self, *exc):
-        import torch
-
-        for name, fn in self.saved.items():
-            setattr(torch.nn.init, name, fn)
-        return False
-
-
-def pick_device(requested: str = "auto") -> str:
-    import torch
-
-    requested = (requested or "auto").lower()
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ClipDeskError("--device cuda: no CUDA GPU is available here (try --device cpu)")
-    if requested == "mps" and not (
-        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    ):
-        raise ClipDeskError("--device mps: Apple's Metal backend is not available here")
-    if requested not in ("cpu", "cuda", "mps") and not requested.startswith("cuda:"):
-        raise ClipDeskError(f"unknown device {requested!r}: use auto, cpu, cuda or mps")
-    return requested
-
-
-def _load_weights(model, weights: Path) -> None:
-    import pickle
-
-    import open_clip
-
-    try:
-        if weights.suffix != ".safetensors":
-            import torch
-
-            # Vet a pickle with torch's safe loader first: when that raises TypeError (which a
-            # crafted pickle can make it do), open_clip retries a plain torch.load, and that runs
-            # pickled code on torch < 2.6 or with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1.
-            torch.load(weights, map_location="cpu", weights_only=True)
-        open_clip.load_checkpoint(model, str(weights), strict=True, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UnsafeCheckpoint(
-            f"refused to load {weights}: the checkpoint contains pickled code, which could run "
-            "anything on this computer. Use a safetensors file (open_clip_model.safetensors)."
-        ) from exc
-    except Exception as exc:
-        raise ClipDeskError(f"cannot load model weights {weights}: {exc}") from exc
-
-
-class Encoder:
-    """A loaded CLIP model: embeds preprocessed image batches and texts into unit vectors.
-
-    ``image_calls`` counts images run through the image tower (tests use it to prove
-    that renames and moves do not run CLIP).
+    ``preprocess`` turns a PIL image into the ``(3, S, S)`` float32 array that
+    ``encode_images`` takes in batches; every vector returned is a unit vector.
+    ``image_calls`` counts images run through the image tower (tests use it to prove that
+    renames and moves do not run CLIP).
     """
 
-    int8 = False  # the image tower runs int8 dynamic quantization (see quantize_image_tower)
+    spec: ModelSpec
+    identity: str
+    runtime: str
+    device: str
+    dim: int
+    image_size: int
+    preprocess_cfg: dict
+    int8: bool
+    image_calls: int
+    text_calls: int
 
-    def __init__(self, spec: ModelSpec, model, preprocess, tokenizer, device: str):
-        import torch
-
-        self.spec = spec
-        self.model = model
-        self.preprocess = preprocess
-        self.tokenizer = tokenizer
-        self.device = device
-        self.image_calls = 0
-        self.text_calls = 0
-        self._lock = threading.Lock()
-        self._encode_text = truncated_text_encoder(model) or model.encode_text
-        size = model.visual.image_size
-        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
-        with torch.inference_mode():
-            probe = self._encode_text(tokenizer(["probe"]).to(device))
-        self.dim = int(probe.shape[-1])
-
-    def encode_images(self, batch: torch.Tensor) -> np.ndarray:
-        """(N, 3, H, W) preprocessed tensor -> (N, dim) float32 unit vectors."""
-        import torch
-
-        with self._lock, torch.inference_mode():
-            out = self.model.encode_image(batch.to(self.device), normalize=True)
-            self.image_calls += int(batch.shape[0])
-        return out.float().cpu().numpy()
-
-    def encode_pil(self, images: list) -> np.ndarray:
-        import torch
-
-        return self.encode_images(torch.stack([self.preprocess(im) for im in images]))
-
-    def encode_texts(self, texts: list[str]) -> np.ndarray:
-        """Unit text embeddings; a causal text tower runs only up to each text's end token."""
-        import torch
-
-        with self._lock, torch.inference_mode():
-            tokens = self.tokenizer(list(texts)).to(self.device)
-            out = self._encode_text(tokens)
-            self.text_calls += len(texts)
-        return torch.nn.functional.normalize(out, dim=-1).float().cpu().numpy()
+    def preprocess(self, image) -> np.ndarray: ...
+    def encode_images(self, batch: np.ndarray) -> np.ndarray: ...
+    def encode_pil(self, images: list) -> np.ndarray: ...
+    def encode_texts(self, texts: list[str]) -> np.ndarray: ...
 
 
-def truncated_text_encoder(model):
-    """``tokens -> text features`` equal to ``model.encode_text(tokens)``, computing only the
-    positions up to the longest text's end token instead of the full padded context (77).
+RUNTIMES = ("onnx", "torch")
 
-    The text tower's attention is causal, so the features at the end token, the only ones
-    pooled, never see the padding after it. Returns None for a tower where that does not
-    hold or that this does not know (Hugging Face text encoders, padding masks, a class
-    token, pooling by the last position); those go through ``encode_text`` unchanged.
-    """
-    import torch
-    from open_clip.transformer import TextTransformer, text_global_pool
 
-    tower = model.text if hasattr(model, "text") else model  # CustomTextCLIP or CLIP
-    if hasattr(model, "text") and not isinstance(tower, TextTransformer):
-        return None
-    pool = getattr(tower, "pool_type", getattr(tower, "text_pool_type", None))
-    eos_id = getattr(tower, "eos_id", getattr(tower, "text_eos_id", None))
-    mask = getattr(tower, "attn_mask", None)
-    if (pool not in ("argmax", "eos") or (pool == "eos" and eos_id is None)
-            or not isinstance(mask, torch.Tensor) or getattr(tower, "cls_emb", None) is not None
-            or getattr(tower, "use_pad_mask", False)
-            or not all(hasattr(tower, a) for a in ("token_embedding", "positional_embedding",
-                                                  "transformer", "ln_final"))):
-        return None
-    full = mask.shape[-1]
-    causal = torch.full((full, full), float("-inf")).triu_(1)
-    if not torch.equal(mask.float().cpu(), causal):
-        return None
-
-    def end_positions(text: torch.Tensor) -> torch.Tensor:
-        if pool == "argmax":
-            return text.argmax(dim=-1)
-        return (text == eos_id).int().argmax(dim=-1)
-
-    def encode(text: torch.Tensor) -> torch.Tensor:
-        n = int(end_positions(text).max()) + 1
-        text_n = text[:, :n]
-        cast = tower.transformer.get_cast_dtype()
-        x = tower.token_embedding(text_n).to(cast)
-        x = x + tower.positional_embedding[:n].to(cast)
-        x = tower.transformer(x, attn_mask=tower.attn_mask[:n, :n])
-        x = tower.ln_final(x)
-        x = text_global_pool(x, text_n, pool, eos_token_id=eos_id)
-        proj = tower.text_projection
-        if proj is not None:
-            x = proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
-        return x
-
-    return encode
+def runtime_for(device: str = "auto", runtime: str | None = None) -> str:
+    """``onnx`` unless the device is a torch one (cuda, mps) or torch is asked for
+    (``CLIPDESK_RUNTIME=torch``)."""
+    device = (device or "auto").lower()
+    if device in ("cuda", "mps") or device.startswith("cuda:"):
+        return "torch"
+    chosen = (runtime or os.environ.get("CLIPDESK_RUNTIME") or "onnx").lower()
+    if chosen not in RUNTIMES:
+        raise ClipDeskError(f"unknown runtime {chosen!r}: use onnx or torch")
+    if device not in ("auto", "cpu"):
+        raise ClipDeskError(f"unknown device {device!r}: use auto, cpu, cuda or mps")
+    return chosen
 
 
 def load(spec: ModelSpec, device: str = "auto", download: bool = True, tqdm_class=None,
-         int8: bool = False) -> Encoder:
-    """Locate (downloading once if needed) and build a model, ready for inference.
-    ``int8``: quantize the image tower for the CPU (see ``quantize_image_tower``)."""
-    open_clip = import_open_clip()
-    from open_clip.transform import PreprocessCfg, image_transform_v2
+         int8: bool = False, runtime: str | None = None) -> Encoder:
+    """Find (fetching or exporting once if needed) and open a model, ready for inference.
+    ``int8``: quantize the image tower for the CPU. Sessions load on first use."""
+    if runtime_for(device, runtime) == "torch":
+        from clipdesk.core.export import require_torch
 
-    files = locate(spec, download=download, tqdm_class=tqdm_class)
-    dev = pick_device(device)
-    try:
-        with _SkipInit():  # the strict load below sets every weight
-            model = open_clip.create_model(
-                files.model_name,
-                load_weights=False,
-                pretrained_text=False,
-                pretrained_image=False,
-                **files.create_kwargs,
-            )
-    except Exception as exc:
-        raise ClipDeskError(f"cannot build model {spec.text}: {exc}") from exc
-    _mark("model built")
-    _load_weights(model, files.weights)
-    _mark("weights loaded")
-    model.eval().to(dev)
-    preprocess = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), is_train=False)
-    tokenizer = open_clip.get_tokenizer(files.model_name)
-    encoder = Encoder(spec, model, preprocess, tokenizer, dev)
-    _mark("first text encoded")
+        require_torch(f"--device {device} (the torch runtime)")
+        from clipdesk.core import torch_encoder
+
+        return torch_encoder.load(locate(spec, download, tqdm_class), device, int8)
+    from clipdesk.core.onnx_encoder import OnnxEncoder
+
+    model = onnx_model(spec, download, tqdm_class)
+    _mark("model located")
+    visual = None
     if int8:
-        encoder.int8 = quantize_image_tower(model, dev) > 0
-    return encoder
+        from clipdesk.core.export import quantized_visual
+
+        visual = quantized_visual(model)
+    return OnnxEncoder(spec, model, device=(device or "auto").lower(), visual=visual,
+                       int8=int8)
+
 
 
 def save_local_dir(model, model_cfg: dict, folder: Path, preprocess_cfg: dict | None = None) -> Path:
@@ -542,95 +541,3 @@ def save_local_dir(model, model_cfg: dict, folder: Path, preprocess_cfg: dict | 
     return folder
 
 
-# --------------------------------------------------------------------------- CPU speed
-
-
-def quantize_image_tower(model, device: str = "cpu") -> int:
-    """int8 dynamic quantization of the image tower's ``nn.Linear`` layers, in place; returns
-    how many were quantized (0 on a GPU, where it does not apply).
-
-    Weights become int8 (per tensor); activations are quantized on the fly, batch by batch.
-    Only the MLP linears of each transformer block are quantized, about two thirds of a ViT's
-    FLOPs: the attention's input projection is a bare parameter and its output projection a
-    ``NonDynamicallyQuantizableLinear`` (both stay fp32, as do the patch embedding and the
-    final projection). A ResNet tower (ModifiedResNet) has no MLP: there it is a no-op. The text tower stays fp32: queries are typed one at a
-    time and the image tower's agreement with fp32 is what the index depends on.
-
-    The embeddings it makes share the fp32 model's catalog row and vector index: they are
-    approximations of the same model's embeddings (cosine to fp32 above 0.99 in
-    ``benchmarks/quantization.py``), compared against the same fp32 text embeddings, so
-    switching the setting neither re-indexes the library nor splits it in two. Photos indexed
-    with and without it mix in one index; the benchmark's top-10 overlap is the measure of
-    what that costs.
-    """
-    import warnings
-
-    import torch
-
-    if not str(device).startswith("cpu"):
-        return 0
-    try:
-        from torch.ao.quantization import quantize_dynamic
-    except ImportError as exc:
-        raise ClipDeskError(f"int8 is not available with torch {torch.__version__}: {exc}") from exc
-    # Only layers called as modules can be swapped: a ResNet's attention pool hands its
-    # Linears' weights to F.multi_head_attention_forward, which a quantized layer breaks.
-    names = {name for name, m in model.visual.named_modules()
-             if type(m) is torch.nn.Linear and ".mlp." in f".{name}"}
-    if not names:
-        return 0
-    with warnings.catch_warnings():  # torch.ao.quantization warns that torchao replaces it
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        model.visual = quantize_dynamic(model.visual, names, dtype=torch.qint8)
-    after = dict(model.visual.named_modules())
-    return sum(type(after[name]) is not torch.nn.Linear for name in names)
-
-
-def fast_preprocess(cfg: dict):
-    """The model's eval transform (resize, centre crop, normalise) in PIL and two torch passes,
-    for the indexer's worker threads: the same pixels as open_clip's torchvision transform, at
-    a third of its cost. ``cfg`` is ``model.visual.preprocess_cfg``. Returns None for the
-    settings it does not reproduce (then use ``Encoder.preprocess``)."""
-    import torch
-    from PIL import Image
-
-    size = cfg.get("size", 224)
-    if isinstance(size, (tuple, list)):
-        if len(size) != 2 or size[0] != size[1]:
-            return None
-        size = size[0]
-    size = int(size)
-    mode = cfg.get("resize_mode") or "shortest"
-    interpolation = cfg.get("interpolation") or "bicubic"
-    if mode not in ("shortest", "squash") or interpolation not in ("bicubic", "bilinear", "random"):
-        return None
-    resample = Image.Resampling.BILINEAR if interpolation == "bilinear" else Image.Resampling.BICUBIC
-    mean = np.array(cfg.get("mean") or (0.48145466, 0.4578275, 0.40821073), np.float32)
-    std = np.array(cfg.get("std") or (0.26862954, 0.26130258, 0.27577711), np.float32)
-    scale = (1.0 / (255.0 * std)).reshape(3, 1, 1)
-    shift = (-mean / std).reshape(3, 1, 1)
-
-    def preprocess(image: Image.Image) -> torch.Tensor:
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        w, h = image.size
-        if mode == "squash":
-            target = (size, size)
-        else:  # torchvision's Resize(int): the short side to ``size``, the long one truncated
-            long = int(size * max(w, h) / min(w, h))
-            target = (size, long) if w <= h else (long, size)
-        if (w, h) != target:
-            image = image.resize(target, resample)
-        if image.size != (size, size):  # torchvision's CenterCrop offsets
-            left = int(round((image.width - size) / 2.0))
-            top = int(round((image.height - size) / 2.0))
-            image = image.crop((left, top, left + size, top + size))
-        # uint8 HWC to normalised float CHW in one pass and one in place (numpy, single
-        # threaded: no torch thread team per worker), handed to torch without a copy
-        out = np.empty((3, size, size), np.float32)
-        np.multiply(np.asarray(image).transpose(2, 0, 1), scale, out=out)
-        out += shift
-        return torch.from_numpy(out)
-
-    return preprocess
