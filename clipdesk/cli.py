@@ -291,12 +291,35 @@ def cmd_status(args) -> int:
     return 0
 
 
+def _model_form(spec) -> tuple[str, int | None]:
+    """(format, bytes on disk) of a model as it is on this computer; bytes None if absent."""
+    from clipdesk.core import models
+
+    try:
+        onnx = models.model_on_disk(spec)
+    except ClipDeskError:
+        onnx = None
+    if onnx is not None:
+        kind = "onnx (exported)" if (onnx.root / "clipdesk_export.json").is_file() else "onnx"
+        return kind, onnx.size_on_disk()
+    try:
+        files = models.locate(spec, download=False)
+        return "open_clip", files.weights.stat().st_size
+    except ClipDeskError:
+        return ("onnx" if spec.immich_repo or spec.kind == "hf-hub" else "open_clip"), None
+
+
 def cmd_models(args) -> int:
     from clipdesk.core import models
 
+    if args.action == "export":
+        return _export_model(args)
+    if args.action != "list" or args.rest:
+        raise ClipDeskError("models: use `clipdesk models`, `clipdesk models --download SPEC` "
+                            "or `clipdesk models export SPEC DIR`")
     if args.download:
         spec = models.ModelSpec.parse(args.download)
-        models.locate(spec, download=True)
+        models.onnx_model(spec, download=True)
         print(f"{spec.text} is ready for offline use.")
         return 0
     current = models.choose_spec(args.model, None).text
@@ -304,12 +327,40 @@ def cmd_models(args) -> int:
     if current not in specs:
         specs.insert(0, current)
     notes = dict(models.KNOWN_SPECS)
+    print(f"  {'model':34s} {'format':16s} {'on disk':>9s}  note")
     for spec_text in specs:
         spec = models.ModelSpec.parse(spec_text)
-        cached = "cached" if models.is_cached(spec) else "not downloaded"
+        form, size = _model_form(spec)
+        where = f"{size / 2**20:.0f} MiB" if size is not None else "not here"
         mark = "*" if spec_text == current else " "
-        print(f"{mark} {spec_text:34s} {cached:15s} {notes.get(spec_text, '')}")
-    print("\n* = the model used when no --model is given. Also: hf-hub:ORG/REPO, local-dir:PATH")
+        print(f"{mark} {spec_text:34s} {form:16s} {where:>9s}  {notes.get(spec_text, '')}")
+    print("\n* = the model used when no --model is given. Also: hf-hub:ORG/REPO, local-dir:PATH."
+          "\n`clipdesk models --download SPEC` fetches one for offline use; `clipdesk models "
+          "export SPEC DIR` writes an open_clip model as ONNX.")
+    return 0
+
+
+def _export_model(args) -> int:
+    from clipdesk.core import export, models
+    from clipdesk.core.onnx_encoder import is_onnx_folder
+
+    if len(args.rest) != 2:
+        raise ClipDeskError("models export: give a model and a folder: "
+                            "clipdesk models export SPEC DIR")
+    spec = models.ModelSpec.parse(args.rest[0])
+    folder = Path(args.rest[1]).expanduser().resolve()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ClipDeskError(f"models export: {folder} exists and is not an empty folder")
+    if spec.kind == "local-dir" and spec.path is not None and is_onnx_folder(spec.path):
+        raise ClipDeskError(f"{spec.text} is already an ONNX model")
+    export.require_torch(f"exporting {spec.text} to ONNX")
+    print(f"Exporting {spec.text} to ONNX in {folder} ...", file=sys.stderr)
+    model = export.export(models.locate(spec, download=True), folder, spec.identity)
+    info = json.loads((model.root / "clipdesk_export.json").read_text(encoding="utf-8"))
+    agree = info["min_cosine_to_torch"]
+    print(f"Exported {spec.text}: {model.size_on_disk() / 2**20:.0f} MiB; agreement with torch: "
+          f"cosine >= {agree['image']:.6f} (images), {agree['text']:.6f} (texts). "
+          f"Use it with --model local-dir:{folder}")
     return 0
 
 
@@ -333,7 +384,8 @@ def cmd_selftest(args) -> int:
     except ClipDeskError as exc:
         step(f"load model {spec.text}", False, str(exc))
         return 1
-    good = step(f"load model {spec.text}", True, f"{encoder.dim}-d on {encoder.device}")
+    good = step(f"load model {spec.text}", True,
+                f"{encoder.dim}-d, {encoder.runtime} on {encoder.device}")
     with tempfile.TemporaryDirectory(prefix="clipdesk-selftest-") as tmp:
         photos = Path(tmp) / "photos"
         photos.mkdir()
@@ -370,7 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--model", metavar="SPEC", help="ARCH:PRETRAINED, hf-hub:ORG/REPO or "
                         "local-dir:PATH (default: $CLIPDESK_MODEL, the library's model, "
                         "ViT-B-32:laion2b_s34b_b79k)")
-    common.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    common.add_argument("--device", default="auto", help="auto (default: ONNX Runtime, on an "
+                        "accelerator its build supports, else the CPU), cpu, or cuda / mps "
+                        "(torch)")
     common.add_argument("-v", "--verbose", action="store_true", help="log to stderr too")
 
     query = argparse.ArgumentParser(add_help=False)
@@ -394,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="decoding threads (default: cores, at most 4)")
     p.add_argument("--batch-size", type=int, default=32, help="images per model call")
     p.add_argument("--int8", action="store_true", help="quantize the image model to int8 on "
-                   "the CPU: about 1.6x less CPU per photo, embeddings within 0.99 cosine of fp32")
+                   "the CPU: faster indexing, embeddings close to fp32 (benchmarks/quantization.py)")
     p.add_argument("--time-limit", type=float, default=60.0, metavar="S",
                    help="skip a photo that takes longer than this to read (default: 60)")
     p.set_defaults(func=cmd_index)
@@ -405,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-interval", type=float, default=2.0, metavar="S",
                    help="seconds between checks for folders that cannot be watched natively")
     p.add_argument("--int8", action="store_true", help="quantize the image model to int8 on "
-                   "the CPU: about 1.6x less CPU per photo, embeddings within 0.99 cosine of fp32")
+                   "the CPU: faster indexing, embeddings close to fp32 (benchmarks/quantization.py)")
     p.add_argument("--time-limit", type=float, default=60.0, metavar="S",
                    help="skip a photo that takes longer than this to read (default: 60)")
     p.set_defaults(func=cmd_watch)
@@ -435,7 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("models", parents=[common], help="known models and which are downloaded")
+    p = sub.add_parser("models", parents=[common], help="known models and which are downloaded; "
+                       "`models export SPEC DIR` writes an open_clip model as ONNX")
+    p.add_argument("action", choices=["list", "export"], nargs="?", default="list")
+    p.add_argument("rest", nargs="*", metavar="SPEC DIR", help="for export: the model and a folder")
     p.add_argument("--download", metavar="SPEC", help="download a model now for offline use")
     p.set_defaults(func=cmd_models)
 

@@ -22,10 +22,19 @@ sys.path.insert(0, str(Path(__file__).parent))  # for tinyclip
 import tinyclip  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory) -> Path:
+    """ONNX exports of the test models, made on first use and shared by the whole run (the
+    export cache is keyed by the model's weights, so every test still gets the right one)."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_paths(tmp_path, monkeypatch):
+def isolated_paths(tmp_path, monkeypatch, onnx_cache):
     """Library, logs, caches and settings all live under tmp_path; no real model cache."""
     home = tmp_path / "home"
+    monkeypatch.setenv("CLIPDESK_ONNX_CACHE", str(onnx_cache))
+    monkeypatch.delenv("CLIPDESK_RUNTIME", raising=False)
     monkeypatch.setenv("CLIPDESK_LIBRARY", str(tmp_path / "library"))
     monkeypatch.setenv("CLIPDESK_LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))

@@ -278,7 +278,10 @@ def locate(spec: ModelSpec, download: bool = True, tqdm_class=None) -> ModelFile
         if not folder.is_dir():
             raise ClipDeskError(f"model folder not found: {folder}")
         if not (folder / CONFIG_NAME).is_file():
-            raise ClipDeskError(f"model folder {folder} has no {CONFIG_NAME}")
+            raise ClipDeskError(
+                f"model folder {folder} holds no model: an ONNX model needs config.json, "
+                f"visual/model.onnx and textual/model.onnx; an open_clip one {CONFIG_NAME} "
+                "and open_clip_model.safetensors")
         weights = _find_weights(folder)
         if weights is None:
             raise ClipDeskError(f"model folder {folder} has no weights (open_clip_model.safetensors)")
@@ -357,18 +360,38 @@ def _hub_onnx(repo: str, identity: str, download: bool, tqdm_class=None) -> Onnx
     return read_folder(root, identity)
 
 
+def _export_folder(files: ModelFiles) -> Path:
+    from clipdesk.core import export
+
+    # a downloaded or local model's export is keyed by its weights file as well: a new
+    # revision or an edited folder is exported again
+    weights = None if files.spec.kind == "pretrained" else files.weights
+    return export.cached_export_dir(files.spec, weights)
+
+
 def _exported(files: ModelFiles) -> OnnxModel:
     """The ONNX export of located open_clip files: from the cache, else made now."""
     from clipdesk.core import export
     from clipdesk.core.onnx_encoder import read_folder
 
-    folder = export.cached_export_dir(files.spec, files.weights
-                                      if files.spec.kind == "local-dir" else None)
+    folder = _export_folder(files)
     if (folder / "clipdesk_export.json").is_file():
         return read_folder(folder, files.spec.identity)
     export.require_torch(f"{files.spec.text} is an open_clip model; converting it to ONNX")
     log.info("exporting %s to ONNX in %s", files.spec.text, folder)
     return export.export(files, folder, files.spec.identity)
+
+
+def _cached_files(spec: ModelSpec) -> ModelFiles | None:
+    """The open_clip files of a spec if they are on this computer (never downloads)."""
+    from clipdesk.core import export
+
+    if spec.kind == "pretrained" and not export.torch_available():
+        return None  # finding them needs open_clip's table of pretrained weights
+    try:
+        return locate(spec, download=False)
+    except ClipDeskError:
+        return None
 
 
 def onnx_model(spec: ModelSpec, download: bool = True, tqdm_class=None) -> OnnxModel:
@@ -386,10 +409,9 @@ def onnx_model(spec: ModelSpec, download: bool = True, tqdm_class=None) -> OnnxM
             return _exported(locate(spec, download=False))
         if spec.kind == "hf-hub":
             found = _hub_onnx(spec.repo, spec.identity, download=False)
-            if found is None and (export.cached_export_dir(spec) / "clipdesk_export.json").is_file():
-                return read_folder(export.cached_export_dir(spec), spec.identity)
-            if found is None and export.torch_available() and is_cached(spec, "open_clip"):
-                return _exported(locate(spec, download=False))
+            files = _cached_files(spec) if found is None else None
+            if files is not None:
+                return _exported(files)
             if found is None and download:
                 found = _hub_onnx(spec.repo, spec.identity, True, tqdm_class)
             return found or _exported(locate(spec, download, tqdm_class))
@@ -399,8 +421,9 @@ def onnx_model(spec: ModelSpec, download: bool = True, tqdm_class=None) -> OnnxM
             return read_folder(folder, spec.identity)
         repo = spec.immich_repo
         found = _hub_onnx(repo, spec.identity, download=False) if repo else None
-        if found is None and export.torch_available() and is_cached(spec, "open_clip"):
-            return _exported(locate(spec, download=False))  # weights from before: no download
+        files = _cached_files(spec) if found is None else None
+        if files is not None:
+            return _exported(files)  # weights from before (ClipDesk on torch): no download
         if found is None and repo and download:
             found = _hub_onnx(repo, spec.identity, True, tqdm_class)
         return found or _exported(locate(spec, download, tqdm_class))
@@ -432,21 +455,17 @@ def model_on_disk(spec: ModelSpec) -> OnnxModel | None:
     from clipdesk.core import export
     from clipdesk.core.onnx_encoder import is_onnx_folder, read_folder
 
-    if spec.kind == "local-dir":
-        assert spec.path is not None
-        if is_onnx_folder(spec.path):
-            return read_folder(spec.path, spec.identity)
-        try:
-            files = locate(spec, download=False)
-        except ClipDeskError:
-            return None
-        folder = export.cached_export_dir(spec, files.weights)
-    else:
-        folder = export.cached_export_dir(spec)
+    if spec.kind == "local-dir" and spec.path is not None and is_onnx_folder(spec.path):
+        return read_folder(spec.path, spec.identity)
+    repo = spec.repo if spec.kind == "hf-hub" else spec.immich_repo
+    found = _hub_onnx(repo, spec.identity, download=False) if repo else None
+    if found is not None:
+        return found
+    files = _cached_files(spec)
+    folder = _export_folder(files) if files else export.cached_export_dir(spec)
     if (folder / "clipdesk_export.json").is_file():
         return read_folder(folder, spec.identity)
-    repo = spec.repo if spec.kind == "hf-hub" else spec.immich_repo
-    return _hub_onnx(repo, spec.identity, download=False) if repo else None
+    return None
 
 
 # --------------------------------------------------------------------------- loading
@@ -501,6 +520,38 @@ def runtime_for(device: str = "auto", runtime: str | None = None) -> str:
     if device not in ("auto", "cpu"):
         raise ClipDeskError(f"unknown device {device!r}: use auto, cpu, cuda or mps")
     return chosen
+
+
+def import_runtime(device: str = "auto") -> None:
+    """Import the runtime the device needs (the app does it in the background at start)."""
+    if runtime_for(device) == "torch":
+        from clipdesk.core.torch_encoder import import_open_clip
+
+        import_open_clip()
+    else:
+        import onnxruntime  # noqa: F401
+        import tokenizers  # noqa: F401
+
+
+def prefetch_runtime_libraries(device: str = "auto") -> None:
+    """Ask the kernel to read the runtime's shared libraries ahead (on a cold start that
+    read is most of the import); returns at once and holds no lock while the disk works."""
+    import importlib.util
+
+    package = "torch" if runtime_for(device) == "torch" else "onnxruntime"
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations or not hasattr(os, "posix_fadvise"):
+        return
+    for folder in spec.submodule_search_locations:
+        for lib in sorted(Path(folder, "lib" if package == "torch" else "capi").glob("*.so*")):
+            try:
+                fd = os.open(lib, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            finally:
+                os.close(fd)
 
 
 def load(spec: ModelSpec, device: str = "auto", download: bool = True, tqdm_class=None,

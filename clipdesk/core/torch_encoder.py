@@ -8,7 +8,6 @@ open_clip are imported inside the functions that need them.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,26 +61,6 @@ def import_open_clip():
                 del sys.modules[stub.__name__]
         _mark("open_clip imported")
         return open_clip
-
-
-def prefetch_torch_libraries() -> None:
-    """Ask the kernel to read torch's shared libraries ahead (a cold start spends seconds
-    reading them from disk); returns at once and holds no lock while the disk works."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("torch")
-    if spec is None or not spec.submodule_search_locations or not hasattr(os, "posix_fadvise"):
-        return
-    for folder in spec.submodule_search_locations:
-        for lib in sorted(Path(folder, "lib").glob("*.so*")):
-            try:
-                fd = os.open(lib, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-            finally:
-                os.close(fd)
 
 
 class _SkipInit:

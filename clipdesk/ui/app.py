@@ -1,7 +1,7 @@
 """Starting the app: one window per library, logging, the crash handler, and a fast first paint.
 
 ``run_app`` shows the window before anything slow happens: once the window has painted, the
-library opens and the model loads in worker threads. torch is never imported before that.
+library opens and the model loads in worker threads. No runtime is imported before that.
 A second launch on the same library finds the first through a local socket and brings its
 window to the front instead of opening a second writer on the library.
 
@@ -31,6 +31,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
+
+from clipdesk.core.errors import ClipDeskError
 
 log = logging.getLogger("clipdesk.ui")
 
@@ -207,7 +209,7 @@ def _install_interrupt(window) -> QTimer:
     return wake
 
 
-# ---------------------------------------------------------------------------- torch, early
+# ---------------------------------------------------------------------------- runtime, early
 
 
 def _mark(name: str) -> None:
@@ -216,9 +218,9 @@ def _mark(name: str) -> None:
     models._mark(name)
 
 
-def _prefetch_torch() -> None:
-    """From the first moment, have the kernel read torch's libraries ahead, in a thread (no
-    GIL held while the disk works; on a cold cache that read is most of importing torch).
+def _prefetch_runtime(device: str | None) -> None:
+    """From the first moment, have the kernel read the runtime's libraries ahead, in a thread
+    (no GIL held while the disk works; on a cold cache that read is most of the import).
 
     The import itself waits for the window (``Engine.start``, on first paint): it holds the
     GIL for long stretches, which made the first paint twice as slow when it ran alongside
@@ -233,11 +235,11 @@ def _prefetch_torch() -> None:
         from clipdesk.core import models
 
         try:
-            models.prefetch_torch_libraries()
-        except OSError:  # only a hint to the kernel
-            log.debug("prefetching torch's libraries failed", exc_info=True)
+            models.prefetch_runtime_libraries(device or "auto")
+        except (OSError, ClipDeskError):  # only a hint to the kernel
+            log.debug("prefetching the runtime's libraries failed", exc_info=True)
 
-    threading.Thread(target=run, name="prefetch torch", daemon=True).start()
+    threading.Thread(target=run, name="prefetch runtime", daemon=True).start()
 
 
 # ---------------------------------------------------------------------------- run
@@ -252,7 +254,7 @@ def run_app(library: str | None = None, model: str | None = None, device: str | 
     if model:
         ModelSpec.parse(model)  # a bad --model is a one-line error, before any window
     _mark("python and Qt imported")
-    _prefetch_torch()
+    _prefetch_runtime(device)
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "clipdesk"])
     broken = bindings_broken()
     if broken:

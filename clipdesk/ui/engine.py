@@ -8,7 +8,7 @@ Three pools, one job each (Picard's pattern):
   and an answer from an older generation is dropped;
 * ``general`` - model loading and downloading, status counts, image loading for the preview.
 
-Nothing here imports torch: ``models.load`` does that, inside a worker, after the window is up.
+Nothing here imports a runtime: ``models.load`` does that, inside a worker, after the window is up.
 A search typed before the model is ready is kept and answered as soon as the model is loaded.
 """
 
@@ -178,10 +178,10 @@ def _download_progress_class(worker: Worker):
     return QtProgress
 
 
-def _import_model_code(worker: Worker) -> None:
+def _import_model_code(worker: Worker, device: str) -> None:
     from clipdesk.core import models
 
-    models.import_open_clip()  # torch and open_clip, without torch._dynamo
+    models.import_runtime(device)  # onnxruntime (or torch and open_clip for cuda / mps)
 
 
 class Engine(QObject):
@@ -259,8 +259,8 @@ class Engine(QObject):
         if self._closing or self._started:
             return
         self._started = True
-        # torch and open_clip take seconds to import: start now, while the library opens
-        self.general.start(Worker(_import_model_code, name="import torch"))
+        # the runtime takes a while to import: start now, while the library opens
+        self.general.start(Worker(_import_model_code, self.device, name="import runtime"))
         worker = Worker(self._open_job, name="open library")
         worker.signals.result.connect(self._on_opened)
         worker.signals.error.connect(self._on_open_failed)
@@ -336,6 +336,8 @@ class Engine(QObject):
         encoder = models.load(spec, device=device, download=download, tqdm_class=progress,
                               int8=self.settings.int8)
         worker.check()
+        if hasattr(encoder, "load_text"):  # ONNX: the first query must not wait for it
+            encoder.load_text()
         return encoder
 
     def cancel_download(self) -> None:
@@ -370,7 +372,7 @@ class Engine(QObject):
     def _on_model_loaded(self, gen: int, encoder: Encoder) -> None:
         if not self.gens.is_current("model", gen) or self._closing or self.library is None:
             return
-        # torch and the model bring ~400,000 long-lived Python objects; a full garbage
+        # the runtime and the model bring many long-lived Python objects (torch ~400,000); a full garbage
         # collection walking them holds the GUI thread for ~200 ms. Exempt them from it.
         gc.freeze()
         self.encoder = encoder
@@ -398,8 +400,8 @@ class Engine(QObject):
             return
         assert self.encoder is not None
         row, complete = prepared
-        self._set_model_state(ModelState.READY, f"Model {self.encoder.spec.text} on "
-                              f"{self.encoder.device}")
+        self._set_model_state(ModelState.READY, f"Model {self.encoder.spec.text} "
+                              f"({self.encoder.runtime}, {self.encoder.device})")
         if self.searcher is None or self.search_spec == row.spec or complete:
             self._make_searcher(row, self.encoder)
         # else: a new model; the old one answers until the new index is complete

@@ -14,8 +14,8 @@ import open_clip
 import pytest
 import torch
 
-from clipdesk.core import models
-from tests.tinyclip import TINY_MODEL_CFG
+from clipdesk.core import models, torch_encoder
+from tinyclip import TINY_MODEL_CFG
 
 OTHER_CFG = {
     "embed_dim": 32,
@@ -56,7 +56,7 @@ MODELS = {
 @pytest.mark.parametrize("name", MODELS)
 def test_truncated_matches_encode_text(name):
     model = _model(*MODELS[name], seed=1)
-    fast = models.truncated_text_encoder(model)
+    fast = torch_encoder.truncated_text_encoder(model)
     assert fast is not None
     tokens = open_clip.tokenize(PROMPTS)
     assert [int(t.argmax()) for t in tokens][0] == 2 and int(tokens[-1].argmax()) == 76
@@ -83,11 +83,12 @@ def test_towers_it_cannot_crop_fall_back(change):
     else:
         cfg["text_cfg"]["embed_cls"] = True
     model = _model(cfg, custom, seed=2)
-    assert models.truncated_text_encoder(model) is None
+    assert torch_encoder.truncated_text_encoder(model) is None
 
 
 def test_encoder_uses_it_and_agrees_with_open_clip(random_model):
-    encoder = models.load(models.ModelSpec.parse(random_model), device="cpu", download=False)
+    encoder = models.load(models.ModelSpec.parse(random_model), device="cpu", download=False,
+                          runtime="torch")
     assert encoder._encode_text is not encoder.model.encode_text
     got = encoder.encode_texts(PROMPTS)
     with torch.inference_mode():
@@ -105,11 +106,12 @@ def test_open_clip_imports_without_torch_dynamo(random_model):
 
     code = f"""
 import sys
-from clipdesk.core import models
-models.import_open_clip()
+from clipdesk.core import models, torch_encoder
+torch_encoder.import_open_clip()
 assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
 assert "torch._dynamo.utils" not in sys.modules, "the stand-in was left behind"
-encoder = models.load(models.ModelSpec.parse({random_model!r}), device="cpu", download=False)
+encoder = models.load(models.ModelSpec.parse({random_model!r}), device="cpu", download=False,
+                      runtime="torch")
 assert encoder.encode_texts(["a dog"]).shape == (1, encoder.dim)
 roi_align = sys.modules["torchvision.ops.roi_align"]  # its stand-in reaches the real one
 import torch._dynamo.utils
