@@ -48,7 +48,7 @@ SPECIAL_TOKENS_FILE = "special_tokens_map.json"
 # open_clip's SimpleTokenizer splits text with this (after its own special tokens).
 SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 # open_clip names its special tokens differently from Hugging Face; it turns these two
-# literal strings in a text into the start and end token ids (see _split_open_clip_specials).
+# literal strings in a text into the start and end token ids (see _open_clip_parts).
 _OPEN_CLIP_SPECIALS = re.compile(r"<start_of_text>|<end_of_text>")
 _BPE_MERGES_END = 49152 - 256 - 2 + 1  # open_clip: merges = lines[1:49152-256-2+1]
 
@@ -112,25 +112,14 @@ def write_clip_tokenizer(folder: Path, context_length: int = 77) -> None:
 
     def added(content: str) -> dict[str, Any]:
         return {"content": content, "single_word": False, "lstrip": False, "rstrip": False,
-                "normalized": True, "__type": "AddedToken"}
+                "normalized": True}
 
-    config = {
-        "add_prefix_space": False,
-        "bos_token": added(START_TOKEN),
-        "do_lower_case": True,
-        "eos_token": added(END_TOKEN),
-        "errors": "replace",
-        "model_max_length": context_length,
-        "pad_token": END_TOKEN,
-        "tokenizer_class": "CLIPTokenizer",
-        "unk_token": added(END_TOKEN),
-    }
-    special = {
-        "bos_token": {k: v for k, v in added(START_TOKEN).items() if k != "__type"},
-        "eos_token": {k: v for k, v in added(END_TOKEN).items() if k != "__type"},
-        "pad_token": END_TOKEN,
-        "unk_token": {k: v for k, v in added(END_TOKEN).items() if k != "__type"},
-    }
+    special = {"bos_token": added(START_TOKEN), "eos_token": added(END_TOKEN),
+               "pad_token": END_TOKEN, "unk_token": added(END_TOKEN)}
+    config = {key: {**value, "__type": "AddedToken"} if isinstance(value, dict) else value
+              for key, value in special.items()}
+    config.update(add_prefix_space=False, do_lower_case=True, errors="replace",
+                  model_max_length=context_length, tokenizer_class="CLIPTokenizer")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in ((TOKENIZER_FILE, data), (CONFIG_FILE, config),
