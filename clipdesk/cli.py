@@ -355,7 +355,7 @@ def _export_model(args) -> int:
         raise ClipDeskError(f"{spec.text} is already an ONNX model")
     export.require_torch(f"exporting {spec.text} to ONNX")
     print(f"Exporting {spec.text} to ONNX in {folder} ...", file=sys.stderr)
-    model = export.export(models.locate(spec, download=True), folder, spec.identity)
+    model = export.export_isolated(models.locate(spec, download=True), folder, spec.identity)
     info = json.loads((model.root / "clipdesk_export.json").read_text(encoding="utf-8"))
     agree = info["min_cosine_to_torch"]
     print(f"Exported {spec.text}: {model.size_on_disk() / 2**20:.0f} MiB; agreement with torch: "

@@ -140,3 +140,51 @@ def train_tiny_clip(folder: Path, seed: int = 0, per_class: int = 150, steps: in
     finally:
         torch.set_num_threads(threads)
     return save_local_dir(model, TINY_MODEL_CFG, Path(folder))
+
+
+def immich_layout(open_clip_dir: Path, folder: Path) -> Path:
+    """Write a ``local-dir`` open_clip model the way Immich's exporter publishes models: a
+    top-level ``config.json``; ``visual/model.onnx`` (input ``image``, batch fixed at 1) with
+    ``visual/preprocess_cfg.json``; ``textual/model.onnx`` (int32 input ``text`` of the full
+    context length, batch 1) with the Hugging Face tokenizer files; unit-length outputs; no
+    ClipDesk export record."""
+    import json
+    import warnings
+
+    import open_clip
+    import torch
+
+    from clipdesk.core.tokenizer import write_clip_tokenizer
+
+    config = json.loads((Path(open_clip_dir) / "open_clip_config.json").read_text())
+    model_cfg = config["model_cfg"]
+    model = open_clip.create_model(f"local-dir:{open_clip_dir}", pretrained=None)
+    open_clip.load_checkpoint(model, str(Path(open_clip_dir) / "open_clip_model.safetensors"))
+    model.eval()
+    folder = Path(folder)
+    (folder / "visual").mkdir(parents=True, exist_ok=True)
+    (folder / "textual").mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(model_cfg))
+    (folder / "visual" / "preprocess_cfg.json").write_text(
+        json.dumps(open_clip.get_model_preprocess_cfg(model)))
+    context = model_cfg["text_cfg"].get("context_length", 77)
+    write_clip_tokenizer(folder / "textual", context)
+    size = model_cfg["vision_cfg"]["image_size"]
+
+    class Visual(torch.nn.Module):
+        def forward(self, image):
+            return model.encode_image(image, normalize=True)
+
+    class Textual(torch.nn.Module):
+        def forward(self, text):
+            return model.encode_text(text, normalize=True)
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Visual(), (torch.randn(1, 3, size, size),),
+                          str(folder / "visual" / "model.onnx"), input_names=["image"],
+                          output_names=["embedding"], opset_version=17, dynamo=False)
+        torch.onnx.export(Textual(), (torch.ones(1, context, dtype=torch.int32),),
+                          str(folder / "textual" / "model.onnx"), input_names=["text"],
+                          output_names=["embedding"], opset_version=17, dynamo=False)
+    return folder

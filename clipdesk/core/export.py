@@ -279,3 +279,49 @@ def quantized_visual(model: OnnxModel) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return dst
+
+
+def export_isolated(files, folder: Path, identity: str) -> OnnxModel:
+    """``export`` in a child process that imports torch and nothing else of ClipDesk's
+    native libraries: torch's tracer hangs once usearch (which the library and the indexer
+    import) is loaded in the same process, and the child's memory (the torch model, torch
+    itself) is all given back when it ends."""
+    import subprocess
+    import sys
+
+    require_torch(f"exporting {files.spec.text} to ONNX")
+    cmd = [sys.executable, "-m", "clipdesk.core.export", files.spec.text, str(folder), identity]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(_ERROR_MARK)]
+        if lines:
+            raise ClipDeskError(lines[-1][len(_ERROR_MARK):])
+        log.error("ONNX export of %s failed:\n%s", files.spec.text, proc.stderr[-4000:])
+        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+        raise ClipDeskError(f"exporting {files.spec.text} to ONNX failed: {tail[0]}")
+    return read_folder(folder, identity)
+
+
+_ERROR_MARK = "CLIPDESK-EXPORT-ERROR "
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m clipdesk.core.export SPEC FOLDER IDENTITY`` (what export_isolated runs):
+    the model's files are on this computer already."""
+    import sys
+
+    from clipdesk.core.models import ModelSpec, locate
+
+    spec_text, folder, identity = argv
+    try:
+        export(locate(ModelSpec.parse(spec_text), download=False), Path(folder), identity)
+    except ClipDeskError as exc:
+        print(f"{_ERROR_MARK}{exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_main(sys.argv[1:]))

@@ -379,7 +379,7 @@ def _exported(files: ModelFiles) -> OnnxModel:
         return read_folder(folder, files.spec.identity)
     export.require_torch(f"{files.spec.text} is an open_clip model; converting it to ONNX")
     log.info("exporting %s to ONNX in %s", files.spec.text, folder)
-    return export.export(files, folder, files.spec.identity)
+    return export.export_isolated(files, folder, files.spec.identity)
 
 
 def _cached_files(spec: ModelSpec) -> ModelFiles | None:

@@ -14,7 +14,15 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from usearch.index import Index
+
+try:
+    # usearch's extension carries its own static C++ runtime. Loaded before onnxruntime, it
+    # leaves C++ state that crashes ONNX Runtime's first inference (SIGSEGV); loaded after,
+    # both work. So onnxruntime always comes first (tests/core/test_onnx_models.py).
+    import onnxruntime  # noqa: F401
+except ImportError:  # the index itself works without it
+    pass
+from usearch.index import Index  # noqa: E402
 
 from clipdesk.core.catalog import Catalog, ModelRow
 
