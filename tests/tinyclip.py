@@ -161,6 +161,8 @@ def immich_layout(open_clip_dir: Path, folder: Path) -> Path:
     model = open_clip.create_model(f"local-dir:{open_clip_dir}", pretrained=None)
     open_clip.load_checkpoint(model, str(Path(open_clip_dir) / "open_clip_model.safetensors"))
     model.eval()
+    for param in model.parameters():  # as Immich's exporter
+        param.requires_grad_(False)
     folder = Path(folder)
     (folder / "visual").mkdir(parents=True, exist_ok=True)
     (folder / "textual").mkdir(parents=True, exist_ok=True)
@@ -179,6 +181,7 @@ def immich_layout(open_clip_dir: Path, folder: Path) -> Path:
         def forward(self, text):
             return model.encode_text(text, normalize=True)
 
+    torch.backends.mha.set_fastpath_enabled(False)  # as Immich's exporter: plain ops
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(Visual(), (torch.randn(1, 3, size, size),),

@@ -59,7 +59,10 @@ def cached_export_dir(spec, weights: Path | None = None) -> Path:
 
 
 def torch_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("torch", "open_clip"))
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("torch", "open_clip"))
+    except (ImportError, ValueError):
+        return False
 
 
 def require_torch(what: str) -> None:
@@ -294,8 +297,13 @@ def export_isolated(files, folder: Path, identity: str) -> OnnxModel:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(_ERROR_MARK)]
-        if lines:
-            raise ClipDeskError(lines[-1][len(_ERROR_MARK):])
+        if lines:  # the child's error, of the same kind (UnsafeCheckpoint, ModelUnavailable)
+            from clipdesk.core import errors
+
+            name, _, message = lines[-1][len(_ERROR_MARK):].partition(" ")
+            kind = getattr(errors, name, ClipDeskError)
+            raise (kind if isinstance(kind, type) and issubclass(kind, ClipDeskError)
+                   else ClipDeskError)(message)
         log.error("ONNX export of %s failed:\n%s", files.spec.text, proc.stderr[-4000:])
         tail = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
         raise ClipDeskError(f"exporting {files.spec.text} to ONNX failed: {tail[0]}")
@@ -316,7 +324,7 @@ def _main(argv: list[str]) -> int:
     try:
         export(locate(ModelSpec.parse(spec_text), download=False), Path(folder), identity)
     except ClipDeskError as exc:
-        print(f"{_ERROR_MARK}{exc}", file=sys.stderr)
+        print(f"{_ERROR_MARK}{type(exc).__name__} {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -86,6 +86,9 @@ class Indexer:
         time_limit: float = TIME_LIMIT_S,
     ):
         library.claim_writer()  # LibraryBusy when another process is updating this library
+        for load in ("load_image", "load_text"):  # ONNX: a broken model file fails here,
+            if hasattr(encoder, load):            # before anything in the library changes
+                getattr(encoder, load)()
         self.library = library
         self.catalog = library.catalog
         self.encoder = encoder
