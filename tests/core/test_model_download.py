@@ -142,7 +142,7 @@ class _HubHandler(BaseHTTPRequestHandler):
             return self._error(404, "EntryNotFound", f"{filename} does not exist on {revision}",
                                with_body, **{"X-Repo-Commit": COMMIT})
         data = files[filename]
-        if filename.endswith((".safetensors", ".bin")):  # LFS: redirect to the CDN
+        if filename.endswith((".safetensors", ".bin", ".onnx")):  # LFS: redirect to the CDN
             sha = hashlib.sha256(data).hexdigest()
             headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{sha}"', "X-Linked-Etag": f'"{sha}"',
                        "X-Linked-Size": str(len(data)), "Location": f"{self.fake.cdn_url}/blobs/{sha}"}
@@ -201,7 +201,8 @@ def hub_env(hf_home: Path, endpoint: str) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items()
         if not (k.upper().endswith("_PROXY") or k.upper().startswith(("HF_", "HUGGINGFACE", "TQDM_"))
-                or k in ("CLIPDESK_MODEL", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"))
+                or k in ("CLIPDESK_MODEL", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD",
+                         "CLIPDESK_ONNX_CACHE", "CLIPDESK_RUNTIME"))
     }
     env.update(HF_ENDPOINT=endpoint, HF_HOME=str(hf_home), HF_HUB_DISABLE_XET="1",
                HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_IMPLICIT_TOKEN="1")
@@ -494,3 +495,89 @@ def test_weights_only_pickle_checkpoint_loads(tiny, tmp_path):
     folder = _local_dir(tmp_path / "model", tiny, tiny.state_dict_bin)
     encoder = load(ModelSpec.parse(f"local-dir:{folder}"), device="cpu")
     np.testing.assert_allclose(encoder.encode_texts(["a cat"])[0], tiny.cat, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- ONNX layout on the Hub
+
+NO_TORCH = """
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision", "open_clip"):
+            raise ImportError(f"{name} is not installed (test)")
+sys.meta_path.insert(0, NoTorch())
+"""
+
+LOAD_ONNX = NO_TORCH + """
+import sys
+from clipdesk.core.models import DEFAULT_SPEC, ModelSpec, is_cached, load
+def run(text):
+    spec = ModelSpec.parse(text)
+    def go():
+        encoder = load(spec, device="cpu")
+        vector = encoder.encode_texts(["a cat"])
+        image = encoder.encode_images(__import__("numpy").zeros((2, 3, 32, 32), "float32"))
+        return {"runtime": encoder.runtime, "identity": encoder.identity,
+                "vector": vector[0].tolist(), "image_shape": list(image.shape),
+                "root": str(encoder.onnx.root)}
+    return {"was_cached": is_cached(spec), "load": outcome(go), "cached": is_cached(spec)}
+report(hub=run("hf-hub:clipdesk-test/onnx-tiny"), default=run(DEFAULT_SPEC),
+       torch=[m for m in sys.modules if m.split(".")[0] in ("torch", "open_clip")])
+"""
+
+
+@pytest.fixture(scope="module")
+def immich_files(tiny, tmp_path_factory) -> dict[str, bytes]:
+    """The tiny model as Immich publishes models: every file of its repository."""
+    import tinyclip
+
+    folder = tinyclip.immich_layout(tiny.folder, tmp_path_factory.mktemp("immich"))
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in folder.rglob("*") if p.is_file()}
+
+
+def test_onnx_layout_downloads_and_loads_without_torch(immich_files, tiny, tmp_path):
+    """An ONNX repository (Immich's layout) and the default model (Immich's export of it)
+    download through the real code, load on ONNX Runtime with torch unimportable, and then
+    load again offline from the cache."""
+    hub = FakeHub({"clipdesk-test/onnx-tiny": immich_files,
+                   "immich-app/ViT-B-32__laion2b-s34b-b79k": immich_files})
+    try:
+        result = run_scenario(LOAD_ONNX, tmp_path / "hf", hub.url)
+    finally:
+        hub.stop()
+    assert result["torch"] == []
+    for name in ("hub", "default"):
+        run = result[name]
+        assert run["was_cached"] is False and run["cached"] is True
+        assert run["load"]["ok"], run["load"]
+        value = run["load"]["value"]
+        assert value["runtime"] == "onnx" and value["image_shape"] == [2, 32]
+        vector = np.array(value["vector"])
+        assert float(vector @ tiny.cat) >= 0.9999  # the served model, not another one
+    assert result["default"]["load"]["value"]["identity"] == "ViT-B-32:laion2b_s34b_b79k"
+    assert "models--immich-app--ViT-B-32__laion2b-s34b-b79k" in result["default"]["load"]["value"]["root"]
+    onnx_sha = hashlib.sha256(immich_files["visual/model.onnx"]).hexdigest()
+    assert hub.hits("cdn", "GET", f"/blobs/{onnx_sha}") == [200, 200]  # once per repository
+    assert hub.hits("hub", "GET", "/resolve/main/open_clip_config.json") == []
+
+    offline = run_scenario(LOAD_ONNX, tmp_path / "hf", closed_port_url())  # cached: no Hub
+    for name in ("hub", "default"):
+        assert offline[name]["was_cached"] is True and offline[name]["load"]["ok"]
+        assert offline[name]["load"]["value"]["vector"] == result[name]["load"]["value"]["vector"]
+    assert offline["connects"] == []
+
+
+def test_incomplete_onnx_repository_is_a_plain_error(immich_files, tmp_path):
+    partial = {k: v for k, v in immich_files.items() if k != "visual/model.onnx"}
+    hub = FakeHub({"clipdesk-test/partial": partial})
+    try:
+        result = run_scenario("""
+            from clipdesk.core.models import ModelSpec, load
+            report(load=outcome(lambda: load(ModelSpec.parse("hf-hub:clipdesk-test/partial"))
+                                        .dim))
+        """, tmp_path / "hf", hub.url)
+    finally:
+        hub.stop()
+    message = assert_error(result["load"], "ClipDeskError", not_cls="ModelUnavailable")
+    assert "visual/model.onnx" in message
