@@ -78,7 +78,7 @@ def _encoder_for(args, library=None):
     from clipdesk.core import models
 
     spec = models.choose_spec(args.model, library.model_spec if library else None)
-    print(f"Loading model {spec.text} ...", file=sys.stderr)
+    print(f"Loading model {spec.text} ({models.runtime_for(args.device)}) ...", file=sys.stderr)
     return models.load(spec, device=args.device, int8=getattr(args, "int8", False))
 
 

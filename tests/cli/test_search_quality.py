@@ -1,4 +1,5 @@
-"""Search, similar, tags and combined queries through the CLI, with a trained tiny CLIP."""
+"""Search, similar, tags and combined queries through the CLI, with a trained tiny CLIP, on
+both runtimes: ONNX Runtime (the default) and torch (``CLIPDESK_RUNTIME=torch``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import tinyclip
 from usercli import photo_class
 
 
+@pytest.fixture(params=["onnx", "torch"])
+def runtime(request, monkeypatch) -> str:
+    monkeypatch.setenv("CLIPDESK_RUNTIME", request.param)
+    return request.param
+
+
 @pytest.fixture
-def indexed(cli, trained_model, shapes_folder, tmp_path):
+def indexed(cli, runtime, trained_model, shapes_folder, tmp_path):
     lib = tmp_path / "shapes-library"
     res = cli("index", shapes_folder, "--library", lib, "--model", trained_model)
     assert res.code == 0, res.err
-    assert "24 embedded" in res.out
+    assert "24 embedded" in res.out and f"({runtime})" in res.err
     return ["--library", str(lib)]
 
 
