@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 from clipdesk.ui.engine import ModelState
 
 OFFLINE_TEXT = (
-    "<b>No internet here?</b> Copy a model folder (it holds <tt>open_clip_config.json</tt> and "
-    "<tt>open_clip_model.safetensors</tt>) onto this computer and choose it with "
+    "<b>No internet here?</b> Copy a model folder (an ONNX model: <tt>config.json</tt>, "
+    "<tt>visual/</tt> and <tt>textual/</tt>) onto this computer and choose it with "
     "<i>Use a model folder…</i>, or start ClipDesk with <tt>--model local-dir:PATH</tt>. "
     "Once downloaded, a model works offline for good."
 )
