@@ -3,16 +3,22 @@
     python packaging/build.py [--model-dir DIR] [--bundle-model DIR]
 
 1. draws the icon set from resources/clipdesk.svg (packaging/icons.py) into build/icons;
-2. runs PyInstaller on packaging/clipdesk.spec (one-folder bundle in dist/);
-3. smoke-tests the frozen program: ``--version``, ``selftest`` on a model folder, and the
-   window coming up (offscreen); a tiny random model is made for it unless ``--model-dir``
-   names one (the build machine needs no network);
+2. runs PyInstaller on packaging/clipdesk.spec (one-folder bundle in dist/, no torch);
+3. smoke-tests the frozen program: ``--version``, ``selftest`` on a model folder (which must
+   say it ran on ONNX Runtime), ``index --int8`` (ONNX Runtime's quantizer and onnx), and the
+   window coming up (offscreen); a tiny random ONNX model is made for it by
+   packaging/smoke_model.py unless ``--model-dir`` names one (no network, no torch);
 4. makes this OS's installers in dist/: Linux ``.deb`` + ``.tar.gz`` (+ AppImage when
    ``appimagetool`` is on the PATH), Windows Inno Setup ``.exe``, macOS ``.dmg``.
 
-``--bundle-model DIR`` ships a ``local-dir`` model folder inside the bundle: the offline
-edition, which never downloads. The build runs with the interpreter that runs this script,
-in an environment with ClipDesk and ``pip install -e .[build]``.
+``--bundle-model DIR`` ships an ONNX-layout model folder (``config.json``, ``visual/``,
+``textual/``) inside the bundle: the offline edition, which never downloads. The build runs
+with the interpreter that runs this script, in an environment with ClipDesk and its build
+extra but without torch (the spec refuses to freeze it)::
+
+    python -m venv build-venv
+    build-venv/bin/pip install -c packaging/constraints.txt -e ".[build]"
+    build-venv/bin/python packaging/build.py
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,12 +43,10 @@ BUILD = ROOT / "build"
 DIST = ROOT / "dist"
 SPEC = PACKAGING / "clipdesk.spec"
 
-# A CLIP small enough to build in a second: the smoke test checks the plumbing, not accuracy.
-SMOKE_MODEL_CFG = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 32, "layers": [1, 1, 1, 1], "width": 16, "head_width": 64},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
+# Top-level folders of the bundle's data folder that would mean the torch stack got in
+# (the spec refuses them; this checks what came out)
+TORCH_STACK = ("torch", "torchvision", "open_clip", "triton", "nvidia", "safetensors",
+               "transformers", "timm", "sympy")
 
 
 # ---------------------------------------------------------------------------- layout
@@ -80,6 +85,34 @@ def mib(n: int) -> str:
     return f"{n / 2**20:,.1f} MiB"
 
 
+def largest(bundle: Path, n: int = 25) -> list[tuple[int, str]]:
+    """The ``n`` biggest entries of the bundle's data folder (``du -s _internal/*``)."""
+    data = next((d for d in (bundle / "_internal", bundle / "Contents" / "Frameworks")
+                 if d.is_dir()), bundle)
+    sizes = [(0 if p.is_symlink() else tree_size(p), p.name) for p in data.iterdir()]
+    return sorted(sizes, reverse=True)[:n]
+
+
+def torch_in_bundle(bundle: Path) -> list[str]:
+    """Paths in the bundle that belong to the torch stack (none, in a good build)."""
+    found = []
+    for path in bundle.rglob("*"):
+        name = path.name.split(".", 1)[0].split("-", 1)[0]
+        if (path.is_dir() and name in TORCH_STACK) or path.name.startswith(("libtorch", "libc10",
+                                                                             "libcudnn")):
+            found.append(str(path.relative_to(bundle)))
+    return found
+
+
+@contextmanager
+def timed(times: dict[str, float], step: str):
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        times[step] = time.perf_counter() - started
+
+
 def run(cmd: list, **kw) -> subprocess.CompletedProcess:
     print("+", " ".join(str(c) for c in cmd), flush=True)
     started = time.perf_counter()
@@ -92,25 +125,18 @@ def run(cmd: list, **kw) -> subprocess.CompletedProcess:
 
 
 def make_smoke_model(folder: Path) -> Path:
-    """A tiny random CLIP in the ``local-dir`` layout, made with this environment's open_clip."""
-    if (folder / "open_clip_config.json").is_file():
-        return folder
-    import open_clip
-    import torch
+    """A tiny random CLIP in the ONNX layout (``local-dir``), made without torch
+    (packaging/smoke_model.py)."""
+    from smoke_model import make_smoke_model as make
 
-    from clipdesk.core.models import save_local_dir
-
-    torch.manual_seed(0)
-    return save_local_dir(open_clip.model.CLIP(**SMOKE_MODEL_CFG), SMOKE_MODEL_CFG, folder)
+    return make(folder)
 
 
-def pyinstaller(icons: Path, bundle_model: Path | None, keep_cuda: bool) -> None:
+def pyinstaller(icons: Path, bundle_model: Path | None) -> None:
     cmd = [sys.executable, "-m", "PyInstaller", SPEC, "--noconfirm", "--clean",
            "--distpath", DIST, "--workpath", BUILD / "pyinstaller", "--", "--icons", icons]
     if bundle_model:
         cmd += ["--bundle-model", bundle_model]
-    if keep_cuda:
-        cmd += ["--keep-cuda"]
     run(cmd)
 
 
@@ -123,11 +149,21 @@ def smoke_test(model_dir: Path | None) -> str:
                    CLIPDESK_LOG_DIR=f"{tmp}/log", HF_HOME=f"{tmp}/hf", HF_HUB_OFFLINE="1",
                    QT_QPA_PLATFORM="offscreen")
         env.pop("CLIPDESK_MODEL", None)
+        env.pop("CLIPDESK_RUNTIME", None)
         model = ["--model", f"local-dir:{model_dir}"] if model_dir else []  # else the bundled one
-        for args, extra_env, expect in (
-            (["--version"], {}, buildinfo.version()),
-            (["selftest", *model], {}, "selftest passed"),
-            ([], {"CLIPDESK_STARTUP_PROBE": "shown"}, "CLIPDESK-SHOWN"),  # the window comes up
+        photos = Path(tmp) / "photos"
+        photos.mkdir()
+        from PIL import Image
+
+        for i, colour in enumerate(("red", "blue")):
+            Image.new("RGB", (64, 48), colour).save(photos / f"{i}-{colour}.jpg")
+        for args, extra_env, expects in (
+            (["--version"], {}, [buildinfo.version()]),
+            # selftest names the runtime: "64-d, onnx on cpu"
+            (["selftest", *model], {}, ["selftest passed", ", onnx on "]),
+            # int8 runs ONNX Runtime's quantizer, which needs onnx in the bundle
+            (["index", "--int8", *model, str(photos)], {}, ["2 embedded", "0 failed"]),
+            ([], {"CLIPDESK_STARTUP_PROBE": "shown"}, ["CLIPDESK-SHOWN"]),  # the window comes up
         ):
             started = time.perf_counter()
             done = subprocess.run([str(exe), *args], env={**env, **extra_env}, capture_output=True,
@@ -137,9 +173,10 @@ def smoke_test(model_dir: Path | None) -> str:
             transcript.append(f"$ {exe.name} {' '.join(args)}  ({seconds:.1f} s, exit {done.returncode})"
                               f"\n{out}")
             print(transcript[-1], flush=True)
-            if done.returncode != 0 or expect not in out:
+            missing = [e for e in expects if e not in out]
+            if done.returncode != 0 or missing:
                 raise SystemExit(f"smoke test failed: `{exe.name} {' '.join(args)}` "
-                                 f"(expected {expect!r} in its output)")
+                                 f"(exit {done.returncode}; expected {missing} in its output)")
     return "\n".join(transcript)
 
 
@@ -159,7 +196,8 @@ def stage_deb(bundle: Path, icons: Path, version: str, arch: str, out: Path = BU
     doc = stage / "usr" / "share" / "doc" / "clipdesk"
     doc.mkdir(parents=True)
     (doc / "copyright").write_text("ClipDesk, MIT licence. The bundled libraries keep their own "
-                                   "licences (PyTorch: BSD-3-Clause, Qt for Python: LGPLv3).\n")
+                                   "licences (ONNX Runtime: MIT, its notices in /opt/clipdesk/"
+                                   "_internal/onnxruntime; Qt for Python: LGPLv3).\n")
     for path in [stage, *stage.rglob("*")]:  # root-owned, world-readable, like any package
         if path.is_symlink():
             continue
@@ -173,17 +211,21 @@ def stage_deb(bundle: Path, icons: Path, version: str, arch: str, out: Path = BU
     return stage
 
 
-def linux_installers(icons: Path, version: str, compression: str) -> list[Path]:
+def linux_installers(icons: Path, version: str, compression: str,
+                     times: dict[str, float] | None = None) -> list[Path]:
     bundle, arch = bundle_dir(), deb_arch()
+    times = {} if times is None else times
     made = []
-    stage = stage_deb(bundle, icons, version, arch)
-    deb = DIST / f"clipdesk_{version}_{arch}.deb"
-    run(["dpkg-deb", "--root-owner-group", f"-Z{compression}", "--build", stage, deb])
+    with timed(times, ".deb"):
+        stage = stage_deb(bundle, icons, version, arch)
+        deb = DIST / f"clipdesk_{version}_{arch}.deb"
+        run(["dpkg-deb", "--root-owner-group", f"-Z{compression}", "--build", stage, deb])
     made.append(deb)
 
     tarball = DIST / f"clipdesk-{version}-linux-{platform.machine()}.tar.gz"
     gzip = "pigz" if shutil.which("pigz") else "gzip"
-    run(["tar", "-I", gzip, "-C", DIST, "-cf", tarball, bundle.name])
+    with timed(times, ".tar.gz"):
+        run(["tar", "-I", gzip, "-C", DIST, "-cf", tarball, bundle.name])
     made.append(tarball)
 
     appimagetool = shutil.which("appimagetool")
@@ -250,12 +292,12 @@ def macos_installer(version: str) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", type=Path, help="local-dir model for the smoke test "
-                        "(default: a tiny random model made here)")
-    parser.add_argument("--bundle-model", type=Path, metavar="DIR", help="ship this local-dir "
-                        "model inside the bundle (offline edition); the smoke test then uses it")
-    parser.add_argument("--keep-cuda", action="store_true", help="Linux, CUDA torch: keep the "
-                        "CUDA libraries torch only loads for GPU work")
+    parser.add_argument("--model-dir", type=Path, help="local-dir model for the smoke test, "
+                        "in the ONNX layout (default: a tiny random model made here, "
+                        "packaging/smoke_model.py)")
+    parser.add_argument("--bundle-model", type=Path, metavar="DIR", help="ship this ONNX-layout "
+                        "model folder (config.json, visual/, textual/) inside the bundle "
+                        "(offline edition); the smoke test then uses it")
     parser.add_argument("--deb-compression", default="zstd", choices=["zstd", "gzip", "xz"],
                         help="dpkg-deb compressor (default zstd: xz is slow on a bundle this big)")
     parser.add_argument("--skip-pyinstaller", action="store_true",
@@ -270,35 +312,39 @@ def main(argv: list[str] | None = None) -> int:
     from icons import make_icons
 
     icons = BUILD / "icons"
-    make_icons(icons)
+    with timed(times, "icons"):
+        make_icons(icons)
     if not args.skip_pyinstaller:
-        t = time.perf_counter()
-        pyinstaller(icons, args.bundle_model, args.keep_cuda)
-        times["pyinstaller"] = time.perf_counter() - t
+        with timed(times, "pyinstaller"):
+            pyinstaller(icons, args.bundle_model)
+    stray = torch_in_bundle(bundle_dir())
+    if stray:
+        raise SystemExit("the bundle carries the torch stack: " + ", ".join(stray[:10]))
 
-    t = time.perf_counter()
     model_dir = args.model_dir
     if model_dir is None and args.bundle_model is None:
-        model_dir = make_smoke_model(BUILD / "smoke-model")
-    transcript = smoke_test(model_dir.resolve() if model_dir else None)
-    times["smoke test"] = time.perf_counter() - t
+        with timed(times, "smoke model"):
+            model_dir = make_smoke_model(BUILD / "smoke-model")
+    with timed(times, "smoke test"):
+        transcript = smoke_test(model_dir.resolve() if model_dir else None)
 
     made: list[Path] = []
     if not args.skip_installer:
-        t = time.perf_counter()
-        if sys.platform.startswith("linux"):
-            made = linux_installers(icons, version, args.deb_compression)
-        elif sys.platform == "win32":
-            made = windows_installer(icons, version)
-        elif sys.platform == "darwin":
-            made = macos_installer(version)
-        times["installers"] = time.perf_counter() - t
+        with timed(times, "installers"):
+            if sys.platform.startswith("linux"):
+                made = linux_installers(icons, version, args.deb_compression, times)
+            elif sys.platform == "win32":
+                made = windows_installer(icons, version)
+            elif sys.platform == "darwin":
+                made = macos_installer(version)
     times["total"] = time.perf_counter() - started
 
-    summary = [f"ClipDesk {version} for {sys.platform} ({platform.machine()})",
+    summary = [f"ClipDesk {version} for {sys.platform} ({platform.machine()}), no torch",
                f"bundle {bundle_dir()}: {mib(tree_size(bundle_dir()))}"]
     summary += [f"{path.name}: {mib(path.stat().st_size)}" for path in made]
     summary += [f"time, {step}: {seconds:.0f} s" for step, seconds in times.items()]
+    summary += ["largest in the bundle:"]
+    summary += [f"  {mib(size):>12s}  {name}" for size, name in largest(bundle_dir())]
     (DIST / "build-summary.txt").write_text("\n".join(summary) + "\n\nsmoke test\n" + transcript
                                             + "\n")
     print("\n".join(summary))

@@ -293,7 +293,10 @@ def export_isolated(files, folder: Path, identity: str) -> OnnxModel:
     import sys
 
     require_torch(f"exporting {files.spec.text} to ONNX")
-    cmd = [sys.executable, "-m", "clipdesk.core.export", files.spec.text, str(folder), identity]
+    located = {"spec": files.spec.text, "weights": str(files.weights),
+               "model_name": files.model_name, "create_kwargs": files.create_kwargs}
+    cmd = [sys.executable, "-m", "clipdesk.core.export", json.dumps(located), str(folder),
+           identity]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(_ERROR_MARK)]
@@ -314,15 +317,18 @@ _ERROR_MARK = "CLIPDESK-EXPORT-ERROR "
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m clipdesk.core.export SPEC FOLDER IDENTITY`` (what export_isolated runs):
-    the model's files are on this computer already."""
+    """``python -m clipdesk.core.export FILES FOLDER IDENTITY`` (what export_isolated runs):
+    FILES is the located model (``models.ModelFiles``) as JSON, as the parent found it."""
     import sys
 
-    from clipdesk.core.models import ModelSpec, locate
+    from clipdesk.core.models import ModelFiles, ModelSpec
 
-    spec_text, folder, identity = argv
+    located, folder, identity = argv
     try:
-        export(locate(ModelSpec.parse(spec_text), download=False), Path(folder), identity)
+        info = json.loads(located)
+        files = ModelFiles(ModelSpec.parse(info["spec"]), Path(info["weights"]),
+                           info["model_name"], info["create_kwargs"])
+        export(files, Path(folder), identity)
     except ClipDeskError as exc:
         print(f"{_ERROR_MARK}{type(exc).__name__} {exc}", file=sys.stderr)
         return 2

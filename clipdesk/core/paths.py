@@ -41,7 +41,7 @@ def config_dir() -> Path:
 
 
 def bundled_model_dir(base: str | os.PathLike | None = None) -> Path | None:
-    """The model folder an offline installer ships (``local-dir`` layout), or None.
+    """The model folder an offline installer ships (a ``local-dir`` model, ONNX layout), or None.
 
     A frozen build (PyInstaller) keeps it in its data folder, ``sys._MEIPASS``; ``base``
     names that folder explicitly (tests). Never written to: it may sit in a read-only install.
@@ -51,4 +51,5 @@ def bundled_model_dir(base: str | os.PathLike | None = None) -> Path | None:
             return None
         base = getattr(sys, "_MEIPASS", None) or Path(sys.executable).parent
     folder = Path(base) / BUNDLED_MODEL_FOLDER
-    return folder if (folder / "open_clip_config.json").is_file() else None
+    onnx = (folder / "config.json").is_file() and (folder / "textual" / "model.onnx").is_file()
+    return folder if onnx or (folder / "open_clip_config.json").is_file() else None

@@ -46,7 +46,7 @@ class Settings:
     model: str = ""
     device: str = "auto"
     workers: int = 0  # decoding threads while indexing; 0 = automatic
-    int8: bool = False  # int8 image model on the CPU (see models.quantize_image_tower)
+    int8: bool = False  # int8 image model on the CPU (see export.quantized_visual)
     thumb_size: int = 160  # tile size in the grid, pixels
     show_scores: bool = True
     sort: str = "relevance"  # or "date"
@@ -145,8 +145,10 @@ class SettingsDialog(QDialog):
 
         self.device_combo = QComboBox()
         for dev in DEVICES:
-            self.device_combo.addItem({"auto": "Automatic (a GPU if there is one)"}.get(dev, dev),
-                                      dev)
+            label = {"auto": "Automatic (ONNX Runtime; an accelerator it supports, else the CPU)",
+                     "cpu": "CPU (ONNX Runtime)", "cuda": "cuda (NVIDIA GPU, needs PyTorch)",
+                     "mps": "mps (Apple GPU, needs PyTorch)"}.get(dev, dev)
+            self.device_combo.addItem(label, dev)
         self.device_combo.setCurrentIndex(max(0, DEVICES.index(settings.device)))
         form.addRow("Processor:", self.device_combo)
 
@@ -157,8 +159,9 @@ class SettingsDialog(QDialog):
         form.addRow("Reading threads:", self.workers_spin)
 
         self.int8_check = QCheckBox("Faster indexing on the processor (int8; from the next start)")
-        self.int8_check.setToolTip("Runs the image model in 8-bit integers on the CPU: about 1.6x "
-                                   "less work per photo; results stay almost the same")
+        self.int8_check.setToolTip("Runs the image model in 8-bit integers on the CPU (ONNX "
+                                   "Runtime's quantization): less work per photo; results stay "
+                                   "almost the same")
         self.int8_check.setChecked(settings.int8)
         form.addRow("", self.int8_check)
 

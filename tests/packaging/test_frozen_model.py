@@ -14,6 +14,8 @@ def _frozen(monkeypatch, base):
     monkeypatch.setattr(sys, "_MEIPASS", str(base), raising=False)
 
 
+# The installers carry no torch, so the offline edition ships an ONNX-layout model (the spec
+# refuses an open_clip folder), which clipdesk.core.paths.bundled_model_dir finds.
 def test_bundled_model_is_found_where_the_spec_puts_it(build_script, tmp_path, monkeypatch):
     assert bundled_model_dir() is None  # not frozen
     _frozen(monkeypatch, tmp_path)
