@@ -125,7 +125,7 @@ def _print_hits(hits, as_json: bool) -> None:
 
 
 def _filters(args):
-    from clipdesk.core.search import Filters
+    from clipdesk.core.query import Filters
 
     folder = Path(args.folder).expanduser() if args.folder else None
     if folder is not None and not folder.is_dir():
@@ -199,17 +199,25 @@ def cmd_watch(args) -> int:
 
 
 def cmd_search(args) -> int:
+    from clipdesk.core import query
+
     searcher = _searcher(args)
-    vector = searcher.query_vector([args.text], args.like or [], args.negative or [])
-    _print_hits(searcher.search(vector, args.n, _filters(args)), args.json)
+    likes = [str(Path(p).expanduser()) for p in args.like or []]
+    asked = query.parse(args.text, likes, negatives=args.negative or [], filters=_filters(args))
+    if asked.empty:
+        raise ClipDeskError("search: give some text to look for (or --like IMAGE)")
+    _print_hits(searcher.answer(asked, args.n), args.json)
     return 0
 
 
 def cmd_similar(args) -> int:
+    from clipdesk.core import query
+
     searcher = _searcher(args)
-    image = Path(args.image).expanduser().resolve()
-    vector = searcher.query_vector(args.text or [], [image], args.negative or [])
-    _print_hits(searcher.search(vector, args.n, _filters(args), exclude={str(image)}), args.json)
+    image = str(Path(args.image).expanduser().resolve())
+    asked = query.parse(" ".join(args.text or []), [image], exclude=[image],
+                        negatives=args.negative or [], filters=_filters(args))
+    _print_hits(searcher.answer(asked, args.n), args.json)
     return 0
 
 
@@ -217,7 +225,7 @@ def cmd_tags(args) -> int:
     from clipdesk.core import tags
 
     searcher = _searcher(args)
-    labels = sorted(set(tags.vocabulary()) | set(searcher.catalog.labels()))
+    labels = tags.label_set(searcher.catalog)
     vectors = tags.label_vectors(searcher.catalog, searcher.model, lambda: searcher.encoder, labels)
     ranked = tags.rank(searcher.image_vector(Path(args.image).expanduser()), labels, vectors, args.n)
     if args.json:
@@ -244,50 +252,32 @@ def cmd_labels(args) -> int:
 
 def cmd_status(args) -> int:
     from clipdesk.core.library import Library
+    from clipdesk.core.models import choose_spec
+    from clipdesk.core.status import LibraryStatus, library_status
 
     folder = library_dir(args.library)
     if not Library.exists(folder):
-        info = {"library": str(folder), "model": None, "indexed": 0, "pending": 0,
-                "failed": [], "roots": [], "sizes": {}}
+        status = LibraryStatus(str(folder), None)
     else:
-        from clipdesk.core.models import choose_spec
-
         library = Library(folder)
-        cat = library.catalog
-        spec = choose_spec(args.model, library.model_spec)
-        row = library.model_row(spec)
-        counts = cat.counts(row.id if row else None)
-        roots = []
-        for rid, path in cat.roots():
-            c = counts.get(rid, {"indexed": 0, "pending": 0, "failed": 0})
-            roots.append({"path": str(path), **c, "online": path.is_dir()})
-        info = {
-            "library": str(folder),
-            "model": spec.text,
-            "indexed": sum(r["indexed"] for r in roots),
-            "pending": sum(r["pending"] for r in roots),
-            "failed": [{"path": p, "reason": r} for p, r in cat.failures()],
-            "roots": roots,
-            "sizes": library.size_on_disk(),
-        }
+        _opened.append(library)
+        status = library_status(library, choose_spec(args.model, library.model_spec))
     if args.json:
-        print(json.dumps(info, indent=1))
+        print(json.dumps(status.as_json(), indent=1))
         return 0
-    print(f"Library: {info['library']}")
-    print(f"Model:   {info['model'] or '(none yet)'}")
-    for r in info["roots"]:
-        where = "" if r["online"] else "  (folder not found)"
-        print(f"  {r['path']}: {r['indexed']} indexed, {r['pending']} pending, "
-              f"{r['failed']} failed{where}")
-    print(f"Total:   {info['indexed']} indexed, {info['pending']} pending, "
-          f"{len(info['failed'])} failed")
-    if info["sizes"]:
-        mib = {k: v / 2**20 for k, v in info["sizes"].items()}
-        print("On disk: " + ", ".join(f"{k} {v:.1f} MiB" for k, v in mib.items()))
-    if info["failed"]:
+    print(f"Library: {status.folder}")
+    print(f"Model:   {status.model or '(none yet)'}")
+    for r in status.roots:
+        where = "" if r.online else "  (folder not found)"
+        print(f"  {r.path}: {r.indexed} indexed, {r.pending} pending, {r.failed} failed{where}")
+    print(f"Total:   {status.indexed} indexed, {status.pending} pending, "
+          f"{len(status.failures)} failed")
+    if status.sizes:
+        print("On disk: " + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in status.sizes.items()))
+    if status.failures:
         print("Failed photos:")
-        for f in info["failed"]:
-            print(f"  {f['path']}: {f['reason']}")
+        for path, reason in status.failures:
+            print(f"  {path}: {reason}")
     return 0
 
 

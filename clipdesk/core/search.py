@@ -20,6 +20,7 @@ from clipdesk.core.catalog import ModelRow
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
 from clipdesk.core.models import Encoder
+from clipdesk.core.query import Filters, Query
 from clipdesk.core.vectors import EXACT_BELOW
 
 NEGATIVE_WEIGHT = 0.5
@@ -36,18 +37,6 @@ class Hit:
     file_id: int
     taken_at: float | None  # EXIF date, else file mtime
     hash: str | None = None  # content hash: the key of the thumbnail cache
-
-
-@dataclass
-class Filters:
-    folder: Path | None = None
-    after: float | None = None  # Unix times, inclusive
-    before: float | None = None
-    min_score: float | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.folder is not None or self.after is not None or self.before is not None
 
 
 def normalise(v: np.ndarray) -> np.ndarray:
@@ -116,6 +105,12 @@ class Searcher:
         return normalise(q).astype(np.float32)
 
     # ------------------------------------------------------------------ ranking
+
+    def answer(self, query: Query, n: int = 20) -> list[Hit]:
+        """The best ``n`` photos for a parsed query (text, negatives, images, filters)."""
+        vector = self.query_vector([query.text] if query.text else [], list(query.images),
+                                   list(query.negatives))
+        return self.search(vector, n, query.filters, exclude=set(query.exclude))
 
     def search(self, vector: np.ndarray, n: int = 20, filters: Filters | None = None,
                exclude: set[str] | None = None) -> list[Hit]:

@@ -18,6 +18,11 @@ def vocabulary() -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def label_set(catalog: Catalog) -> list[str]:
+    """The labels a photo is described with: the built-in vocabulary and the user's own."""
+    return sorted(set(vocabulary()) | set(catalog.labels()))
+
+
 def label_vectors(catalog: Catalog, model: ModelRow, encoder, labels: list[str]) -> np.ndarray:
     """(len(labels), dim) prompt-ensembled label embeddings, cached in the catalog per model.
     ``encoder`` is a callable returning the Encoder, called only on a cache miss."""

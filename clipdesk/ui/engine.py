@@ -21,14 +21,15 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from clipdesk.ui.query import Query
+from clipdesk.core.query import Query
+from clipdesk.core.status import LibraryStatus
 from clipdesk.ui.settings import Settings
 from clipdesk.ui.workers import Generations, JobError, Pool, Worker
 
@@ -107,34 +108,6 @@ class SearchAnswer:
     results: ResultSet
     seconds: float
     model: str
-
-
-@dataclass
-class RootStatus:
-    path: str
-    indexed: int
-    pending: int
-    failed: int
-    online: bool
-    watching: str = ""  # live | polling | offline, once the folder watcher runs
-
-
-@dataclass
-class LibraryStatus:
-    folder: str
-    model: str
-    roots: list[RootStatus] = field(default_factory=list)
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    bytes_on_disk: int = 0
-    busy: str | None = None  # why this window only searches (another process updates)
-
-    @property
-    def indexed(self) -> int:
-        return sum(r.indexed for r in self.roots)
-
-    @property
-    def pending(self) -> int:
-        return sum(r.pending for r in self.roots)
 
 
 @dataclass
@@ -554,7 +527,7 @@ class Engine(QObject):
         spec = searcher.model.spec
         cached = self._label_vectors.get(spec)
         if cached is None:
-            labels = sorted(set(tags.vocabulary()) | set(searcher.catalog.labels()))
+            labels = tags.label_set(searcher.catalog)
             vectors = tags.label_vectors(searcher.catalog, searcher.model,
                                          lambda: searcher.encoder, labels)
             cached = self._label_vectors[spec] = (labels, vectors)
@@ -870,21 +843,17 @@ class Engine(QObject):
         self.general.start(worker)
 
     def _status_job(self, worker: Worker) -> LibraryStatus:
+        from clipdesk.core.models import ModelSpec
+        from clipdesk.core.status import library_status
+
         assert self.library is not None
-        cat = self.library.catalog
-        spec = self.spec.text if self.spec else (self.library.model_spec or "")
-        row = cat.model(spec) if spec else None
-        counts = cat.counts(row.id if row else None)
-        status = LibraryStatus(str(self.folder), spec, busy=self._busy)
-        for rid, path in cat.roots():
-            c = counts.get(rid, {"indexed": 0, "pending": 0, "failed": 0})
-            status.roots.append(RootStatus(str(path), c["indexed"], c["pending"], c["failed"],
-                                           path.is_dir()))
+        spec = self.spec or (ModelSpec.parse(self.library.model_spec)
+                             if self.library.model_spec else None)
+        status = library_status(self.library, spec)
+        status.busy = self._busy
         states = self.watch_states()
         for root in status.roots:
             root.watching = states.get(root.path, "")
-        status.failures = cat.failures()
-        status.bytes_on_disk = sum(self.library.size_on_disk().values())
         return status
 
     @Slot(int, object)

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clipdesk.ui.engine import Engine, LibraryStatus
+from clipdesk.core.status import LibraryStatus
+from clipdesk.ui.engine import Engine
 
 
 class FoldersDialog(QDialog):

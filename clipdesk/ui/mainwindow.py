@@ -29,11 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from clipdesk.core.query import Query
+from clipdesk.core.status import LibraryStatus
 from clipdesk.ui import desktop
-from clipdesk.ui.engine import Engine, LibraryStatus, ModelState, SearchAnswer
+from clipdesk.ui.engine import Engine, ModelState, SearchAnswer
 from clipdesk.ui.folders import FoldersDialog
 from clipdesk.ui.preview import PreviewDialog
-from clipdesk.ui.query import Query
 from clipdesk.ui.results import ZOOM_STEPS, ResultsModel, ResultsView
 from clipdesk.ui.searchbar import SearchBar, is_image_file
 from clipdesk.ui.settings import Settings, SettingsDialog

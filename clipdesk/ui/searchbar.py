@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clipdesk.ui import query as query_mod
-from clipdesk.ui.query import Query
+from clipdesk.core import query as query_mod
+from clipdesk.core.query import Query
 
 DEBOUNCE_MS = 300
 CHIP_THUMB = 28

@@ -71,12 +71,15 @@ def test_text_plus_image_combines_both(cli, indexed, shapes_folder):
 
 
 def test_negative_text_pushes_results_away(cli, indexed):
-    def rank_of_first(extra):
-        hits = cli("search", "a photo of a red circle", "-n", "24", "--json", *extra,
-                   *indexed).json()
+    def rank_of_first(text, *extra):
+        hits = cli("search", text, "-n", "24", "--json", *extra, *indexed).json()
         return [photo_class(h["path"]) for h in hits].index("red-square")
 
-    assert rank_of_first(["--not", "a photo of a red square"]) > rank_of_first([])
+    plain = rank_of_first("a photo of a red circle")
+    assert rank_of_first("a photo of a red circle", "--not", "a photo of a red square") > plain
+    # the query language of the app's search bar: -word and -"a phrase" in the text itself
+    inline = rank_of_first('a photo of a red circle -"a photo of a red square"')
+    assert inline == rank_of_first("a photo of a red circle", "--not", "a photo of a red square")
 
 
 def test_tags_rank_user_labels(cli, indexed, shapes_folder):

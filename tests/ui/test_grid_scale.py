@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QElapsedTimer, QObject, QTimer
 
+from clipdesk.core.query import Query
 from clipdesk.ui.engine import ResultSet, SearchAnswer
-from clipdesk.ui.query import Query
 from clipdesk.ui.results import WAITING_LIMIT
 
 ROWS = 100_000

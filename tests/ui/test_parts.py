@@ -9,7 +9,7 @@ from PIL import Image
 from PySide6.QtCore import QRunnable, QSize
 from PySide6.QtGui import QPixmap
 
-from clipdesk.ui.query import parse
+from clipdesk.core.query import parse
 from clipdesk.ui.statusbar import RateMeter, duration_text
 from clipdesk.ui.thumbnails import PixmapCache, ThumbnailLoader
 from clipdesk.ui.workers import Generations, Pool, Worker
