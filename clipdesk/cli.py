@@ -177,12 +177,11 @@ def cmd_watch(args) -> int:
                       time_limit=args.time_limit)
     watcher = Watcher(roots, poll_interval=args.poll_interval)
 
-    def on_batch(report) -> None:
+    def on_batch(report, messages: list[str]) -> None:
         stamp = datetime.now().strftime("%H:%M:%S")
-        for msg in watcher.messages:
+        for msg in messages:
             print(f"[{stamp}] note: {msg}", flush=True)
-        watcher.messages.clear()
-        if report.todo or report.removed:
+        if report is not None and (report.todo or report.removed):
             print(f"[{stamp}] {report.embedded} embedded, {report.reused} recognised by content, "
                   f"{len(report.failed)} failed, {report.removed} removed", flush=True)
 

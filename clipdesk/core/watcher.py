@@ -237,9 +237,12 @@ class Watcher:
 
 
 class LiveIndexer:
-    """Reconcile the library with its folders, then follow them until stopped.
+    """Reconcile the library with its folders, then follow them until stopped: the one watch
+    loop, for ``clipdesk watch`` (``run``) and the app (which calls ``step`` on its writer
+    thread from a timer).
 
-    ``on_batch(report)`` is called (on this thread) after each batch of changes."""
+    ``on_batch(report, messages)`` is called (on this thread) after each batch of changes;
+    ``messages`` are the watcher's notes (a folder polled, gone, back)."""
 
     def __init__(self, indexer, watcher: Watcher | None = None, tick: float = 0.1,
                  on_batch: Callable | None = None):
@@ -249,24 +252,43 @@ class LiveIndexer:
         self.tick = tick
         self.on_batch = on_batch
         self.stop_event = threading.Event()
+        self.steps = 0  # steps taken: how tests wait for "the loop looked again" without sleeping
 
     def stop(self) -> None:
         self.stop_event.set()
         self.indexer.stop()
+
+    def take_messages(self) -> list[str]:
+        messages = list(self.watcher.messages)
+        self.watcher.messages.clear()
+        return messages
+
+    def step(self):
+        """Follow added and removed roots, then bring what settled (and any root that went
+        or came back) up to date. Returns (IndexReport or None when nothing changed,
+        messages)."""
+        roots = [p for _, p in self.indexer.catalog.roots()]
+        for root in roots:
+            self.watcher.add_root(root)
+        for root in [r for r in self.watcher.roots if r not in roots]:
+            self.watcher.remove_root(root)
+        changes = [str(r) for r in self.watcher.check_roots()] + self.watcher.take_settled()
+        report = self.indexer.sync_paths(changes) if changes else None
+        self.steps += 1
+        return report, self.take_messages()
 
     def run(self) -> None:
         self.watcher.start()
         try:
             report = self.indexer.run()  # what changed while nothing was running
             if self.on_batch:
-                self.on_batch(report)
+                self.on_batch(report, self.take_messages())
             while not report.interrupted and not self.stop_event.wait(self.tick):
-                changes = [str(r) for r in self.watcher.check_roots()]
-                changes += self.watcher.take_settled()
-                if changes:
-                    report = self.indexer.sync_paths(changes)
-                    if self.on_batch:
-                        self.on_batch(report)
+                changed, messages = self.step()
+                if changed is not None:
+                    report = changed
+                if self.on_batch and (changed is not None or messages):
+                    self.on_batch(changed, messages)
         finally:
             self.watcher.stop()
             self.indexer.save()

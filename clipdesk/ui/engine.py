@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from clipdesk.core.library import Library
     from clipdesk.core.models import Encoder, ModelSpec
     from clipdesk.core.search import Hit, Searcher
+    from clipdesk.core.watcher import LiveIndexer
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ class Engine(QObject):
         self._index_jobs = 0
         # the folder watcher: watchdog records changes; a timer hands settled ones to the writer
         self.watcher = None  # clipdesk.core.watcher.Watcher, once the first index run is done
-        self._sync_indexer: Indexer | None = None
+        self._live: LiveIndexer | None = None  # the watch loop's steps, on the writer
         self._sync_running = False
         self._watch_ticks = 0
         # another process (``clipdesk watch``) may hold the library's writer lock: search only,
@@ -750,25 +751,16 @@ class Engine(QObject):
         self.writer.start(worker)
 
     def _sync_job(self, worker: Worker, encoder: Encoder):
-        """On the writer: follow added/removed roots, then index what settled."""
+        """On the writer: one step of the core's watch loop (``watcher.LiveIndexer``)."""
         from clipdesk.core.indexer import Indexer
+        from clipdesk.core.watcher import LiveIndexer
 
         assert self.library is not None and self.watcher is not None
-        roots = [p for _, p in self.library.catalog.roots()]
-        for root in roots:
-            self.watcher.add_root(root)
-        for root in [r for r in self.watcher.roots if r not in roots]:
-            self.watcher.remove_root(root)
-        changes = [str(r) for r in self.watcher.check_roots()] + self.watcher.take_settled()
-        messages = list(self.watcher.messages)
-        self.watcher.messages.clear()
-        if not changes:
-            return None, messages
-        if self._sync_indexer is None or self._sync_indexer.encoder is not encoder:
-            self._sync_indexer = Indexer(self.library, encoder,
-                                         workers=self.settings.workers or None,
-                                         on_progress=lambda *_: None)
-        return self._sync_indexer.sync_paths(changes), messages
+        if self._live is None or self._live.indexer.encoder is not encoder:
+            indexer = Indexer(self.library, encoder, workers=self.settings.workers or None,
+                              on_progress=lambda *_: None)
+            self._live = LiveIndexer(indexer, self.watcher)
+        return self._live.step()
 
     @Slot(int, object)
     def _on_synced(self, _gen: int, result) -> None:
@@ -877,7 +869,7 @@ class Engine(QObject):
         self.general.wait(timeout_ms)
         if self.watcher is not None:
             self.watcher.stop()
-        if self._sync_indexer is not None:
-            self._sync_indexer.save()  # what the watcher indexed since the last save
+        if self._live is not None:
+            self._live.indexer.save()  # what the watcher indexed since the last save
         if self.library is not None:
             self.library.close()

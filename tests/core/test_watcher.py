@@ -60,7 +60,8 @@ class Live:
         self.indexer = Indexer(self.library, encoder, on_progress=lambda *_: None)
         self.watcher = Watcher(roots, quiet=0.3, poll_interval=0.3, polling=polling)
         self.batches = []
-        self.live = LiveIndexer(self.indexer, self.watcher, on_batch=self.batches.append)
+        self.live = LiveIndexer(self.indexer, self.watcher,
+                                on_batch=lambda report, _messages: self.batches.append(report))
         self.thread = threading.Thread(target=self.live.run, daemon=True)
         self.thread.start()
         wait_until(lambda: self.batches, what="the start-up reconcile")
@@ -73,6 +74,12 @@ class Live:
 
     def status(self, path: Path):
         return rows(self.lib_dir).get(str(path))
+
+    def looked_again(self, times: int = 2) -> None:
+        """Wait until the watch loop has taken ``times`` more steps (each one takes every
+        settled change): what it would have done with earlier events, it has done."""
+        start = self.live.steps
+        wait_until(lambda: self.live.steps >= start + times, what="more watch-loop steps")
 
 
 @pytest.fixture
@@ -144,7 +151,10 @@ def test_partial_and_hidden_files_are_ignored(live):
         (root / name).write_bytes(b"partial")
     real = photo(root / "real.jpg", seed=5)
     wait_until(lambda: lw.status(real) == "ok")
-    time.sleep(0.5)
+    # the ignored files came first: once the loop has settled everything and looked again,
+    # they would be in the catalog by now if they were not ignored
+    wait_until(lambda: lw.watcher.pending_count == 0, what="nothing pending")
+    lw.looked_again()
     assert list(rows(lw.lib_dir)) == [str(real)]
     assert all(ignored(n) for n in ["a.part", ".b.jpg", "~$c", "Thumbs.db"])
     assert not ignored("/x/.y/holiday.jpg")  # only the file's own name decides here
@@ -158,8 +168,14 @@ def test_half_written_file_waits_until_it_is_complete(live):
     with open(target, "wb") as fh:
         fh.write(data[: len(data) // 2])
         fh.flush()
-        time.sleep(1.5)  # far longer than the quiet period: a slow copy
+        # a slow copy: the watcher has seen the write, the quiet period has passed, and the
+        # loop has taken steps since; the file is still open, so it must not have been read
+        wait_until(lambda: str(target) in lw.watcher._pending, what="the write event")
+        quiet_until = time.monotonic() + lw.watcher.quiet
+        wait_until(lambda: time.monotonic() > quiet_until, what="the quiet period")
+        lw.looked_again(3)
         assert lw.status(target) in (None, "pending"), "a half-written photo was read"
+        assert str(target) in lw.watcher._pending
         fh.write(data[len(data) // 2:])
     wait_until(lambda: lw.status(target) == "ok", what="the completed photo")
 
@@ -176,7 +192,9 @@ def test_burst_of_2000_files_is_indexed_once_each(live, encoder):
     shutil.copytree(staging, root / "burst")
     wait_until(lambda: sum(s == "ok" for s in rows(lw.lib_dir).values()) == 2000, timeout=300,
                what="the whole burst")
-    time.sleep(1.0)  # late events must not cause a second embedding
+    # late events must not cause a second embedding: let every one settle and be taken
+    wait_until(lambda: lw.watcher.pending_count == 0, timeout=60, what="late events")
+    lw.looked_again()
     assert encoder.image_calls - calls == 2000
     assert len(lw.library.vectors(lw.library.model_row(encoder.spec))) == 2000
 
@@ -189,7 +207,7 @@ def test_root_unplugged_and_back_keeps_photos_without_re_embedding(live, encoder
     away = root.parent / "unplugged"
     root.rename(away)  # the drive goes away
     wait_until(lambda: lw.watcher.states[root] == OFFLINE, what="offline state")
-    time.sleep(1.0)
+    lw.looked_again(3)  # each step syncs roots that went away; none may drop the photos
     assert lw.status(p) == "ok", "an offline root's photos must be kept"
     away.rename(root)  # and comes back
     wait_until(lambda: lw.watcher.states[root] == LIVE, what="live again")
@@ -229,13 +247,18 @@ def test_polling_fallback_when_the_watch_limit_is_reached(tmp_path, encoder):
     lw.library.catalog.add_root(root)
     lw.indexer = Indexer(lw.library, encoder, on_progress=lambda *_: None)
     lw.watcher = LimitedWatcher([root], quiet=0.3, poll_interval=0.3)
-    lw.batches = []
-    lw.live = LiveIndexer(lw.indexer, lw.watcher, on_batch=lw.batches.append)
+    lw.batches, messages = [], []
+
+    def on_batch(report, notes):
+        lw.batches.append(report)
+        messages.extend(notes)
+
+    lw.live = LiveIndexer(lw.indexer, lw.watcher, on_batch=on_batch)
     lw.thread = threading.Thread(target=lw.live.run, daemon=True)
     lw.thread.start()
     try:
         wait_until(lambda: lw.watcher.states.get(root) == POLLING, what="polling state")
-        assert any("limit" in m for m in lw.watcher.messages)
+        wait_until(lambda: any("limit" in m for m in messages), what="the note saying why")
         p = photo(root / "polled.jpg", 9)
         wait_until(lambda: lw.status(p) == "ok", what="indexing by polling")
     finally:
