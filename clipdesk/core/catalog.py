@@ -108,6 +108,24 @@ class ModelRow:
     index_mtime_ns: int
 
 
+@dataclass
+class Outcome:
+    """What the indexer learned about one file, for ``Catalog.record_outcomes``: it vanished,
+    it failed (``error``), or it was read (``hash`` and facts; ``new_vector`` when the model
+    embedded new content)."""
+
+    file_id: int
+    size: int = 0
+    mtime_ns: int = 0
+    vanished: bool = False
+    error: str | None = None
+    hash: str | None = None
+    taken_at: float | None = None
+    width: int | None = None
+    height: int | None = None
+    new_vector: np.ndarray | None = None
+
+
 def to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=np.float16).tobytes()
 
@@ -301,6 +319,80 @@ class Catalog:
             (model.id, *self._under_args(root_id, prefix)),
         ).fetchall()
         return dict(rows)
+
+    def record_scan(self, root_id: int, found: dict, known: dict[str, FileRow],
+                    gone: list[int]) -> None:
+        """What a scan saw, in one transaction: new files (pending), changed ones (size or
+        mtime differ: pending again), and the ids of files gone from disk (deleted).
+        ``found`` maps path -> an object with ``size`` and ``mtime_ns``."""
+        now = time.time()
+        with self.write() as db:
+            for path, f in found.items():
+                row = known.get(path)
+                if row is None:
+                    db.execute(
+                        "INSERT INTO files (root_id, path, size, mtime_ns, status, updated_at) "
+                        "VALUES (?, ?, ?, ?, 'pending', ?)",
+                        (root_id, path, f.size, f.mtime_ns, now),
+                    )
+                elif (row.size, row.mtime_ns) != (f.size, f.mtime_ns):
+                    db.execute(
+                        "UPDATE files SET size = ?, mtime_ns = ?, status = 'pending', "
+                        "reason = NULL, updated_at = ? WHERE id = ?",
+                        (f.size, f.mtime_ns, now, row.id),
+                    )
+            db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in gone])
+
+    def record_outcomes(self, model: ModelRow, outcomes: list[Outcome]) -> None:
+        """What reading (and embedding) a batch of files gave, in one transaction."""
+        now = time.time()
+        with self.write() as db:
+            for o in outcomes:
+                if o.vanished:
+                    db.execute("DELETE FROM files WHERE id = ?", (o.file_id,))
+                elif o.error is not None:
+                    db.execute(
+                        "UPDATE files SET status = 'failed', reason = ?, size = ?, mtime_ns = ?, "
+                        "hash = NULL, updated_at = ? WHERE id = ?",
+                        (o.error, o.size, o.mtime_ns, now, o.file_id),
+                    )
+                else:
+                    db.execute(
+                        "UPDATE files SET status = 'ok', reason = NULL, size = ?, mtime_ns = ?, "
+                        "hash = ?, taken_at = ?, width = ?, height = ?, updated_at = ? "
+                        "WHERE id = ?",
+                        (o.size, o.mtime_ns, o.hash, o.taken_at, o.width, o.height, now,
+                         o.file_id),
+                    )
+                    if o.new_vector is not None:
+                        db.execute("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)",
+                                   (model.id, o.hash, to_blob(o.new_vector)))
+
+    def retry_failed(self) -> list[str]:
+        """Mark every failed file pending again; returns their paths."""
+        with self.write(changes_vectors=False) as db:
+            rows = db.execute("SELECT path FROM files WHERE status = 'failed'").fetchall()
+            db.execute("UPDATE files SET status = 'pending', reason = NULL WHERE status = 'failed'")
+        return [r[0] for r in rows]
+
+    def ids_matching(self, folder: Path | None, after: float | None, before: float | None,
+                     limit: int) -> list[int] | None:
+        """Ids of the files under ``folder`` taken within [after, before] (EXIF date, else
+        the file's time), or None when more than ``limit`` match."""
+        sql, args = "SELECT id FROM files WHERE 1", []
+        if folder is not None:
+            prefix = str(folder) + os.sep
+            sql += " AND path >= ? AND path < ?"  # a range on the path index: a prefix
+            args += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
+        when = "COALESCE(taken_at, mtime_ns / 1e9)"
+        if after is not None:
+            sql += f" AND {when} >= ?"
+            args.append(after)
+        if before is not None:
+            sql += f" AND {when} <= ?"
+            args.append(before)
+        rows = self.db.execute(f"{sql} LIMIT ?", [*args, limit + 1]).fetchall()
+        return None if len(rows) > limit else [r[0] for r in rows]
 
     def file_by_path(self, path: str) -> FileRow | None:
         row = self.db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from clipdesk.core import decode
-from clipdesk.core.catalog import ModelRow, to_blob
+from clipdesk.core.catalog import ModelRow, Outcome
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
 from clipdesk.core.models import Encoder
@@ -163,10 +163,7 @@ class Indexer:
 
     def retry_failed(self) -> IndexReport:
         """Try every failed photo again (after the user fixed something)."""
-        with self.catalog.write(changes_vectors=False) as db:
-            rows = db.execute("SELECT path FROM files WHERE status = 'failed'").fetchall()
-            db.execute("UPDATE files SET status = 'pending', reason = NULL WHERE status = 'failed'")
-        return self.sync_paths(r[0] for r in rows)
+        return self.sync_paths(self.catalog.retry_failed())
 
     def _update(self, targets: list[tuple[int, Path, Path]]) -> IndexReport:
         start = time.monotonic()
@@ -210,26 +207,10 @@ class Indexer:
             report.failed.append((shown(p), UNSTORABLE))
         known = self.catalog.files_under(root_id, str(path))
         report.total += len(found)
-        now = time.time()
         # a folder that cannot be listed now (permissions, a flaky share) keeps its photos
         hidden = tuple(u.rstrip(os.sep) + os.sep for u in unreadable)
         gone = [row.id for p, row in known.items() if p not in found and not p.startswith(hidden)]
-        with self.catalog.write() as db:
-            for p, f in found.items():
-                row = known.get(p)
-                if row is None:
-                    db.execute(
-                        "INSERT INTO files (root_id, path, size, mtime_ns, status, updated_at) "
-                        "VALUES (?, ?, ?, ?, 'pending', ?)",
-                        (root_id, p, f.size, f.mtime_ns, now),
-                    )
-                elif (row.size, row.mtime_ns) != (f.size, f.mtime_ns):
-                    db.execute(
-                        "UPDATE files SET size = ?, mtime_ns = ?, status = 'pending', reason = NULL, "
-                        "updated_at = ? WHERE id = ?",
-                        (f.size, f.mtime_ns, now, row.id),
-                    )
-            db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in gone])
+        self.catalog.record_scan(root_id, found, known, gone)
         self.index.remove(gone)
         report.removed += len(gone)
         return self.catalog.needing_work(self.model, root_id, str(path))
@@ -347,40 +328,28 @@ class Indexer:
             vectors = self.encoder.encode_images(batch).astype(np.float16)
             for res, vec in zip(to_embed, vectors, strict=True):
                 res.vector, res.tensor = vec, None
-        now = time.time()
-        add_keys, add_vecs, drop = [], [], []
-        with self.catalog.write() as db:
-            for res, fresh in [(r, True) for r in to_embed] + [(r, False) for r in to_write]:
-                if res.vanished:
-                    db.execute("DELETE FROM files WHERE id = ?", (res.file_id,))
-                    drop.append(res.file_id)
-                    report.removed += 1
-                elif res.error is not None:
-                    db.execute(
-                        "UPDATE files SET status = 'failed', reason = ?, size = ?, mtime_ns = ?, "
-                        "hash = NULL, updated_at = ? WHERE id = ?",
-                        (res.error, res.size, res.mtime_ns, now, res.file_id),
-                    )
-                    drop.append(res.file_id)
-                    report.failed.append((res.path, res.error))
+        add_keys, add_vecs, drop, outcomes = [], [], [], []
+        for res, fresh in [(r, True) for r in to_embed] + [(r, False) for r in to_write]:
+            if res.vanished:
+                outcomes.append(Outcome(res.file_id, vanished=True))
+                drop.append(res.file_id)
+                report.removed += 1
+            elif res.error is not None:
+                outcomes.append(Outcome(res.file_id, res.size, res.mtime_ns, error=res.error))
+                drop.append(res.file_id)
+                report.failed.append((res.path, res.error))
+            else:
+                p = res.photo
+                outcomes.append(Outcome(res.file_id, res.size, res.mtime_ns, hash=p.hash,
+                                        taken_at=p.taken_at, width=p.width, height=p.height,
+                                        new_vector=res.vector if fresh else None))
+                if fresh:
+                    report.embedded += 1
                 else:
-                    p = res.photo
-                    db.execute(
-                        "UPDATE files SET status = 'ok', reason = NULL, size = ?, mtime_ns = ?, "
-                        "hash = ?, taken_at = ?, width = ?, height = ?, updated_at = ? WHERE id = ?",
-                        (res.size, res.mtime_ns, p.hash, p.taken_at, p.width, p.height, now,
-                         res.file_id),
-                    )
-                    if fresh:
-                        db.execute(
-                            "INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)",
-                            (self.model.id, p.hash, to_blob(res.vector)),
-                        )
-                        report.embedded += 1
-                    else:
-                        report.reused += 1
-                    add_keys.append(res.file_id)
-                    add_vecs.append(res.vector)
+                    report.reused += 1
+                add_keys.append(res.file_id)
+                add_vecs.append(res.vector)
+        self.catalog.record_outcomes(self.model, outcomes)
         self.index.remove(drop)
         if add_keys:
             self.index.add(np.array(add_keys, dtype=np.uint64), np.stack(add_vecs).astype(np.float32))

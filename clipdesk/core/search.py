@@ -136,20 +136,8 @@ class Searcher:
     def _filtered_ids(self, filters: Filters, limit: int) -> list[int] | None:
         """Ids of the files the folder and date filters keep, or None when more than
         ``limit`` pass (then the graph finds enough of them quickly)."""
-        sql, args = "SELECT id FROM files WHERE 1", []
-        if filters.folder is not None:
-            prefix = str(filters.folder.resolve()) + os.sep
-            sql += " AND path >= ? AND path < ?"  # a range on the path index: a prefix
-            args += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
-        when = "COALESCE(taken_at, mtime_ns / 1e9)"
-        if filters.after is not None:
-            sql += f" AND {when} >= ?"
-            args.append(filters.after)
-        if filters.before is not None:
-            sql += f" AND {when} <= ?"
-            args.append(filters.before)
-        rows = self.catalog.db.execute(f"{sql} LIMIT ?", [*args, limit + 1]).fetchall()
-        return None if len(rows) > limit else [r[0] for r in rows]
+        folder = filters.folder.resolve() if filters.folder is not None else None
+        return self.catalog.ids_matching(folder, filters.after, filters.before, limit)
 
     def _hits(self, keys, scores, filters: Filters, exclude: set[str]) -> list[Hit]:
         rows = self.catalog.files_by_ids([int(k) for k in keys])
