@@ -348,15 +348,43 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_answer(self, answer: SearchAnswer) -> None:
+        """New results. A new query starts at the top; a refresh of the same query (photos
+        arrived or changed) keeps the scroll position, the selection and the current photo,
+        and an open preview stays on its photo."""
+        last = getattr(self, "last_answer", None)
+        refresh = last is not None and last.query == answer.query and self.model.rowCount() > 0
+        if refresh:
+            current = self.view.currentIndex()
+            current_path = self.model.path_at(current.row()) if current.isValid() else None
+            selected = [self.model.path_at(i.row()) for i in self.view.selectedIndexes()]
+            scroll = self.view.verticalScrollBar().value()
         self.model.set_results(answer.results)
         self.results_stack.setCurrentWidget(self.view)
-        self.view.scrollToTop()
-        if self.model.rowCount():
-            self.view.setCurrentIndex(self.model.index(0))
-            self.view.clearSelection()
+        if refresh:
+            self._restore_view(current_path, selected, scroll)
+        else:
+            self.view.scrollToTop()
+            if self.model.rowCount():
+                self.view.setCurrentIndex(self.model.index(0))
+                self.view.clearSelection()
         self.last_answer = answer
         self.message_label.setText(f"found in {answer.seconds:.2f} s")
         self._update_count(self.model.rowCount(), len(answer.results))
+
+    def _restore_view(self, current_path: str | None, selected: list[str], scroll: int) -> None:
+        from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+        flags = QItemSelectionModel.SelectionFlag
+        row = self.model.row_of(current_path) if current_path else None
+        if row is not None:
+            self.view.selectionModel().setCurrentIndex(self.model.index(row), flags.NoUpdate)
+        selection = QItemSelection()
+        for path in selected:
+            r = self.model.row_of(path)
+            if r is not None:
+                selection.select(self.model.index(r), self.model.index(r))
+        self.view.selectionModel().select(selection, flags.ClearAndSelect)
+        self.view.verticalScrollBar().setValue(scroll)
 
     @Slot(str)
     def _on_search_failed(self, message: str) -> None:

@@ -108,7 +108,16 @@ class PreviewDialog(QDialog):
 
         engine.tagsReady.connect(self._on_tags)
         engine.infoReady.connect(self._on_info)
+        model.modelReset.connect(self._follow_photo)
         self.show_row(row)
+
+    def _follow_photo(self) -> None:
+        """The results changed (a refresh, a new sort): stay on the same photo."""
+        row = self.model.row_of(self.path) if self.path else None
+        self.row = -1 if row is None else row
+        count = self.model.rowCount()
+        self.position_label.setText(f"{row + 1:,} of {count:,}" if row is not None
+                                    else "no longer among the results")
 
     # ---------------------------------------------------------------- navigation
 

@@ -78,6 +78,7 @@ class ResultsModel(QAbstractListModel):
         self._sort = "relevance"
         self._cutoff = 0  # percent of the score range
         self._waiting: dict[str, set[int]] = {}
+        self._rows: dict[str, int] | None = None  # path -> row, made when first asked
 
     # ---------------------------------------------------------------- contents
 
@@ -85,6 +86,7 @@ class ResultsModel(QAbstractListModel):
         self.beginResetModel()
         self._results = results
         self._waiting.clear()
+        self._rows = None
         self.loader.drop_pending()
         self._order = self._compute_order()
         self._count = len(self._order)
@@ -140,6 +142,7 @@ class ResultsModel(QAbstractListModel):
     def _reorder(self) -> None:
         self.beginResetModel()
         self._waiting.clear()
+        self._rows = None
         self._order = self._compute_order()
         self._count = len(self._order)
         self.endResetModel()
@@ -147,6 +150,16 @@ class ResultsModel(QAbstractListModel):
 
     def hit(self, row: int) -> Hit:
         return self._results.hit(int(self._order[row]))
+
+    def path_at(self, row: int) -> str:
+        return self._results.paths[int(self._order[row])]
+
+    def row_of(self, path: str) -> int | None:
+        """The row showing ``path`` now, or None (built once per reset: O(n) then O(1))."""
+        if self._rows is None:
+            paths = self._results.paths
+            self._rows = {paths[int(at)]: row for row, at in enumerate(self._order)}
+        return self._rows.get(path)
 
     # ---------------------------------------------------------------- Qt model
 
