@@ -381,7 +381,7 @@ class Catalog:
         the file's time), or None when more than ``limit`` match."""
         sql, args = "SELECT id FROM files WHERE 1", []
         if folder is not None:
-            prefix = str(folder) + os.sep
+            prefix = os.path.join(str(folder), "")  # "/" stays "/", "E:\\" stays "E:\\"
             sql += " AND path >= ? AND path < ?"  # a range on the path index: a prefix
             args += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
         when = "COALESCE(taken_at, mtime_ns / 1e9)"

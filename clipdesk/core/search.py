@@ -141,7 +141,7 @@ class Searcher:
 
     def _hits(self, keys, scores, filters: Filters, exclude: set[str]) -> list[Hit]:
         rows = self.catalog.files_by_ids([int(k) for k in keys])
-        folder = str(filters.folder.resolve()) + os.sep if filters.folder else None
+        folder = os.path.join(str(filters.folder.resolve()), "") if filters.folder else None
         out = []
         for key, score in zip(keys, scores, strict=True):
             row = rows.get(int(key))
