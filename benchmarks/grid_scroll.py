@@ -126,8 +126,8 @@ def fabricate(rows: int, keys: int, base: int):
 
 def open_answer(app, window, results, beat: Heartbeat) -> dict:
     """Show ``results`` as a search answer would; wait for the batched layout to finish."""
+    from clipdesk.core.query import Query
     from clipdesk.ui.engine import SearchAnswer
-    from clipdesk.ui.query import Query
 
     bar = window.view.verticalScrollBar()
     beat.start()

@@ -1,25 +1,34 @@
-"""Indexing throughput: `clipdesk index` against the naive pipeline and the bare model.
+"""Indexing throughput: `clipdesk index` against the naive pipeline and the bare model,
+ONNX Runtime (ClipDesk's default) next to torch.
 
-    python benchmarks/index_throughput.py [--images N] [--repeats R] [--cache DIR]
+    python benchmarks/index_throughput.py [--images N] [--repeats R] [--cache DIR] [--no-cli]
+        [--no-int8]
 
 Works offline. It builds (once, then reuses from the cache folder):
 
 * N camera-sized JPEGs (4000x3000, ~2-5 MB at quality 92) from scikit-image's sample
   photos, upscaled, randomly cropped and flipped, with film-like grain so they compress
   like real photos; every 8th carries EXIF orientation 6 (a phone held upright);
-* a ViT-B-32 open_clip model with random weights in ClipDesk's ``local-dir`` layout.
+* a ViT-B-32 open_clip model with random weights in ClipDesk's ``local-dir`` layout, and
+  its ONNX export (made untimed, on first use, in ``CLIPDESK_ONNX_CACHE``, by default
+  ``DIR/onnx-cache``).
 
-Then, R times each (interleaved, medians reported), images per second for:
+Then, R times each (interleaved, the order reversed every other run, medians reported),
+images per second for:
 
-(a) the tutorial pipeline: full ``Image.open().convert("RGB")``, the model's preprocess,
-    batches of 32 through ``model.encode_image``, all sequential in the main thread;
-(b) the model alone on ready preprocessed tensors, batches of 32;
-(c) ``clipdesk index``: in-process through ``Indexer`` (no import or model load), and the
-    real CLI as a subprocess (wall clock, and the rate the CLI prints itself).
+(a) the tutorial pipeline: full ``Image.open().convert("RGB")``, open_clip's own (torchvision)
+    preprocess, batches of 32 through torch ``model.encode_image``, all sequential in the
+    main thread;
+(b) the model alone on ready preprocessed arrays, batches of 32 at 224x224, through
+    ``Encoder.encode_images``: ONNX fp32, ONNX int8 and torch fp32;
+(c) ``clipdesk index``: in-process through ``Indexer`` (no import or model load) with each of
+    those three encoders, and the real CLI as a subprocess, ONNX (the default) and torch
+    (``CLIPDESK_RUNTIME=torch``): wall clock, and the rate the CLI prints itself.
 
-Targets: (c)/(a) >= 3x and (c)/(b) >= 0.75x, using the in-process figure for (c).
+Targets: (c)/(a) >= 3x and (c)/(b) >= 0.75x for ONNX (the shipped runtime), using the
+in-process figure for (c); ONNX at least as fast as torch, model alone and Indexer.
 Each figure also comes with the process CPU time per image, which a busy machine disturbs
-far less than wall time (the load average is printed before and after).
+far less than wall time (the load average is printed before, at each run and after).
 Last, the fidelity of the indexer's reduced (DCT-scaled) decode against a full decode.
 """
 
@@ -47,6 +56,7 @@ import torch  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
 from clipdesk.core import decode, models  # noqa: E402
+from clipdesk.core import preprocess as preprocessing  # noqa: E402
 from clipdesk.core.indexer import Indexer  # noqa: E402
 from clipdesk.core.library import Library  # noqa: E402
 
@@ -58,6 +68,35 @@ SOURCES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry",
            "hubble_deep_field", "retina", "camera")
 TARGET_VS_TUTORIAL = 3.0
 TARGET_VS_MODEL = 0.75
+TARGET_ONNX_VS_TORCH = 1.0
+
+
+def onnx_cache_default(cache: Path) -> None:
+    """Keep the benchmarks' ONNX exports in their own cache (a user's value wins)."""
+    os.environ.setdefault("CLIPDESK_ONNX_CACHE", str(cache.resolve() / "onnx-cache"))
+
+
+def load_encoders(model_dir: Path, int8: bool = True) -> dict[str, models.Encoder]:
+    """ONNX fp32 (as shipped), ONNX int8 and torch fp32 encoders of one local-dir model. The
+    ONNX export (and its int8 copy) is made here if missing, so no timing includes it."""
+    spec = models.ModelSpec.parse(f"local-dir:{model_dir}")
+    encoders = {"onnx": models.load(spec, device="cpu", runtime="onnx")}
+    if int8:
+        encoders["onnx int8"] = models.load(spec, device="cpu", runtime="onnx", int8=True)
+    encoders["torch"] = models.load(spec, device="cpu", runtime="torch")
+    for enc in encoders.values():
+        if hasattr(enc, "load_image"):
+            enc.load_image()
+    return encoders
+
+
+def open_clip_preprocess(cfg: dict):
+    """open_clip's own eval transform (torchvision) for a model's preprocess_cfg."""
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    fields = PreprocessCfg.__dataclass_fields__
+    return image_transform_v2(PreprocessCfg(**{k: v for k, v in cfg.items() if k in fields}),
+                              is_train=False)
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -131,23 +170,24 @@ def make_model(folder: Path) -> Path:
 # ----------------------------------------------------------------------------- measurements
 
 
-def tutorial_pipeline(encoder: models.Encoder, paths: list[Path]) -> float:
-    """(a) Full decode, preprocess and batched encode, one image after another, one thread."""
+def tutorial_pipeline(model, preprocess, paths: list[Path]) -> float:
+    """(a) Full decode, open_clip's preprocess and batched torch encode, one image after
+    another, one thread (``model``: the open_clip model, ``preprocess``: its transform)."""
     start = time.perf_counter()
     batch: list[torch.Tensor] = []
     with torch.no_grad():
         for p in paths:
-            batch.append(encoder.preprocess(Image.open(p).convert("RGB")))
+            batch.append(preprocess(Image.open(p).convert("RGB")))
             if len(batch) == BATCH:
-                encoder.model.encode_image(torch.stack(batch))
+                model.encode_image(torch.stack(batch))
                 batch = []
         if batch:
-            encoder.model.encode_image(torch.stack(batch))
+            model.encode_image(torch.stack(batch))
     return len(paths) / (time.perf_counter() - start)
 
 
-def model_only(encoder: models.Encoder, batches: list[torch.Tensor]) -> float:
-    """(b) The image tower alone on ready tensors, via the same call the indexer makes."""
+def model_only(encoder: models.Encoder, batches: list[np.ndarray]) -> float:
+    """(b) The image tower alone on ready arrays, via the same call the indexer makes."""
     start = time.perf_counter()
     for batch in batches:
         encoder.encode_images(batch)
@@ -166,10 +206,12 @@ def indexer_in_process(encoder: models.Encoder, photos: Path, n: int) -> float:
     return report.embedded / report.seconds
 
 
-def indexer_cli(model_dir: Path, photos: Path, n: int) -> tuple[float, float]:
+def indexer_cli(model_dir: Path, photos: Path, n: int, runtime: str = "onnx"
+                ) -> tuple[float, float]:
     """(c) ``python -m clipdesk index`` into a fresh library: (wall-clock rate, printed rate)."""
     with tempfile.TemporaryDirectory(prefix="clipdesk-bench-cli-") as tmp:
         env = dict(os.environ, CLIPDESK_LOG_DIR=str(Path(tmp) / "logs"), HF_HUB_OFFLINE="1",
+                   CLIPDESK_RUNTIME=runtime,
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         cmd = [sys.executable, "-m", "clipdesk", "index", str(photos),
                "--library", str(Path(tmp) / "library"), "--model", f"local-dir:{model_dir}"]
@@ -193,11 +235,13 @@ def fidelity(encoder: models.Encoder, paths: list[Path]) -> dict[str, float]:
         fast.append(encoder.preprocess(image))
         full = ImageOps.exif_transpose(Image.open(p).convert("RGB"))
         ref.append(encoder.preprocess(full))
-    fast_t, ref_t = torch.stack(fast), torch.stack(ref)
-    diff = (fast_t - ref_t).abs()
-    per_image = diff.flatten(1).mean(1)
-    emb_fast = np.concatenate([encoder.encode_images(b) for b in fast_t.split(BATCH)])
-    emb_ref = np.concatenate([encoder.encode_images(b) for b in ref_t.split(BATCH)])
+    fast_t, ref_t = np.stack(fast), np.stack(ref)
+    diff = np.abs(fast_t - ref_t)
+    per_image = diff.reshape(len(diff), -1).mean(1)
+    emb_fast = np.concatenate([encoder.encode_images(fast_t[i:i + BATCH])
+                               for i in range(0, len(fast_t), BATCH)])
+    emb_ref = np.concatenate([encoder.encode_images(ref_t[i:i + BATCH])
+                              for i in range(0, len(ref_t), BATCH)])
     cos = (emb_fast * emb_ref).sum(1)  # both are unit vectors
     return {"mad": float(diff.mean()), "mad_worst": float(per_image.max()),
             "max": float(diff.max()), "cos_mean": float(cos.mean()), "cos_min": float(cos.min())}
@@ -225,55 +269,93 @@ def _record(results: dict, name: str, rate: float, cpu_s: float, n: int) -> None
     print(f"  {name:<34s} {rate:7.2f} img/s  {cpu_ms:6.0f} CPU-ms/img", flush=True)
 
 
-def measure(encoder, paths, batches, photos_dir, model_dir, repeats: int) -> dict:
-    """Every (a)/(b)/(c) measurement, interleaved so that each run sees the same machine load."""
+def measure(encoders, tutorial, paths, batches, photos_dir, model_dir, repeats: int,
+            cli: bool) -> dict:
+    """Every (a)/(b)/(c) measurement, interleaved so that each run sees the same machine load;
+    the order is reversed every other run, so that no measurement always follows the same one."""
     n = len(paths)
     results: dict[str, list[tuple[float, float]]] = {}
-    in_process = {
-        "(a) tutorial pipeline": lambda: tutorial_pipeline(encoder, paths),
-        "(b) model only": lambda: model_only(encoder, batches),
-        "(c) Indexer in-process": lambda: indexer_in_process(encoder, photos_dir, n),
-    }
+    cases = {"(a) tutorial pipeline (torch)": ("self", tutorial)}
+    for name, enc in encoders.items():
+        cases[f"(b) model only, {name}"] = ("self", lambda enc=enc: model_only(enc, batches))
+    for name, enc in encoders.items():
+        cases[f"(c) Indexer in-process, {name}"] = (
+            "self", lambda enc=enc: indexer_in_process(enc, photos_dir, n))
+    if cli:
+        for runtime in ("onnx", "torch"):
+            cases[f"(c) clipdesk index CLI, {runtime}"] = (
+                "children", lambda runtime=runtime: indexer_cli(model_dir, photos_dir, n, runtime))
     for r in range(repeats):
-        print(f"run {r + 1}/{repeats}", flush=True)
-        for name, fn in in_process.items():
-            cpu = _cpu_seconds()
+        print(f"run {r + 1}/{repeats}: {_load(os.cpu_count() or 1)}", flush=True)
+        order = list(cases.items())
+        for name, (who, fn) in (order if r % 2 == 0 else order[::-1]):
+            usage = resource.RUSAGE_SELF if who == "self" else resource.RUSAGE_CHILDREN
+            cpu = _cpu_seconds(usage)
             rate = fn()
-            _record(results, name, rate, _cpu_seconds() - cpu, n)
-        cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
-        wall, printed = indexer_cli(model_dir, photos_dir, n)
-        cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - cpu  # includes start-up and model load
-        _record(results, "(c) clipdesk index CLI, wall", wall, cpu, n)
-        _record(results, "(c) clipdesk index CLI, printed", printed, cpu, n)
+            cpu = _cpu_seconds(usage) - cpu
+            if who == "self":
+                _record(results, name, rate, cpu, n)
+            else:  # CPU includes start-up and model load
+                wall, printed = rate
+                _record(results, f"{name}, wall", wall, cpu, n)
+                _record(results, f"{name}, printed", printed, cpu, n)
     return results
 
 
+def _ratio_line(results: dict, med: dict, label: str, top: str, base: str, target: float | None
+                ) -> None:
+    per_run = ", ".join(f"{x[0] / y[0]:.2f}" for x, y in
+                        zip(results[top], results[base], strict=True))
+    ratio = med[top] / med[base]
+    cpu_ratio = (statistics.median(c for _, c in results[base])
+                 / statistics.median(c for _, c in results[top]))
+    verdict = "" if target is None else (
+        f"target >= {target:.2f}x  {'PASS' if ratio >= target else 'MISS'}")
+    print(f"  {label:<44s} = {ratio:5.2f}x  {verdict:<24s} (per run: {per_run}); "
+          f"CPU-ms/img ratio {cpu_ratio:.2f}x")
+
+
 def report(results: dict, n: int) -> None:
-    """The table of medians and the two target ratios."""
+    """The table of medians and the target ratios."""
     med = {name: statistics.median(rate for rate, _ in runs) for name, runs in results.items()}
-    repeats = len(results["(b) model only"])
+    repeats = len(results["(b) model only, onnx"])
     print()
-    print(f"images/s, median of {repeats} runs (N={n}, batch {BATCH}); CPU-ms/img: process CPU "
-          "time per image, all threads (CLI: start-up included)")
-    print(f"  {'measurement':<34s} {'img/s':>7s} {'CPU-ms/img':>11s}   runs (img/s)")
+    print(f"images/s, median of {repeats} runs (N={n}, batch {BATCH}, 224x224); CPU-ms/img: "
+          "process CPU time per image, all threads (CLI: start-up included)")
+    print(f"  {'measurement':<40s} {'img/s':>7s} {'CPU-ms/img':>11s}   runs (img/s)")
     for name, runs in results.items():
         cpu = statistics.median(c for _, c in runs)
-        print(f"  {name:<34s} {med[name]:7.2f} {cpu:11.0f}   "
+        print(f"  {name:<40s} {med[name]:7.2f} {cpu:11.0f}   "
               f"[{', '.join(f'{rate:.2f}' for rate, _ in runs)}]")
 
-    c = med["(c) Indexer in-process"]
-    cli = med["(c) clipdesk index CLI, printed"]
+    tut, c = "(a) tutorial pipeline (torch)", "(c) Indexer in-process, onnx"
     print()
-    print("ratios of medians, (c) = Indexer in-process  [with the CLI's printed rate]  (per run)")
-    for label, base, target in (("(c)/(a)", "(a) tutorial pipeline", TARGET_VS_TUTORIAL),
-                                ("(c)/(b)", "(b) model only", TARGET_VS_MODEL)):
-        per_run = ", ".join(f"{x[0] / y[0]:.2f}" for x, y in
-                            zip(results["(c) Indexer in-process"], results[base], strict=True))
-        verdict = "PASS" if c / med[base] >= target else "MISS"
-        print(f"  {label} = {c / med[base]:5.2f}x  [{cli / med[base]:.2f}x]  "
-              f"target >= {target:.2f}x  {verdict}   ({per_run})")
-    ceiling = med["(b) model only"] / med["(a) tutorial pipeline"]
-    print(f"  (b)/(a) = {ceiling:5.2f}x: the most (c)/(a) can reach while the model is the bottleneck")
+    print("ratios of medians (per run: each pair ran back to back; CPU-ms/img ratio: the base's "
+          "CPU per image over this one's, the figure a busy machine disturbs least)")
+    _ratio_line(results, med, "ONNX Indexer / (a) tutorial", c, tut, TARGET_VS_TUTORIAL)
+    _ratio_line(results, med, "ONNX Indexer / ONNX model only", c, "(b) model only, onnx",
+                TARGET_VS_MODEL)
+    _ratio_line(results, med, "torch Indexer / torch model only", "(c) Indexer in-process, torch",
+                "(b) model only, torch", None)
+    _ratio_line(results, med, "model only: ONNX / torch", "(b) model only, onnx",
+                "(b) model only, torch", TARGET_ONNX_VS_TORCH)
+    _ratio_line(results, med, "Indexer: ONNX / torch", c, "(c) Indexer in-process, torch",
+                TARGET_ONNX_VS_TORCH)
+    if "(c) clipdesk index CLI, onnx, printed" in results:
+        _ratio_line(results, med, "CLI printed rate: ONNX / torch",
+                    "(c) clipdesk index CLI, onnx, printed",
+                    "(c) clipdesk index CLI, torch, printed", TARGET_ONNX_VS_TORCH)
+        _ratio_line(results, med, "CLI wall rate: ONNX / torch",
+                    "(c) clipdesk index CLI, onnx, wall",
+                    "(c) clipdesk index CLI, torch, wall", None)
+    if "(b) model only, onnx int8" in results:
+        _ratio_line(results, med, "int8 speed-up, model only (ONNX int8 / fp32)",
+                    "(b) model only, onnx int8", "(b) model only, onnx", None)
+        _ratio_line(results, med, "int8 speed-up, Indexer (ONNX int8 / fp32)",
+                    "(c) Indexer in-process, onnx int8", c, None)
+    ceiling = med["(b) model only, onnx"] / med[tut]
+    print(f"  (b)/(a) = {ceiling:5.2f}x for ONNX: the most (c)/(a) can reach while the model "
+          "is the bottleneck")
 
 
 def main() -> int:
@@ -282,20 +364,26 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement (default 3)")
     parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache",
                         help="where photos and the model are kept between runs")
+    parser.add_argument("--no-cli", action="store_true",
+                        help="skip the `clipdesk index` subprocess runs")
+    parser.add_argument("--no-int8", action="store_true", help="skip the ONNX int8 encoder")
     args = parser.parse_args()
 
     cores = os.cpu_count() or 1
     torch.set_num_threads(cores)
+    import onnxruntime
+
     print(f"machine: {platform.machine()} {platform.system()}, cpu_count={cores}, "
           f"python {platform.python_version()}")
     print(f"torch {torch.__version__}, torch threads={torch.get_num_threads()}, "
           f"interop threads={torch.get_num_interop_threads()}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; "
-          f"Pillow {Image.__version__}")
+          f"onnxruntime {onnxruntime.__version__}; Pillow {Image.__version__}")
     print(f"indexer decode workers (default) = {max(1, min(4, cores))}")
     print(f"before: {_load(cores)}")
 
     cache = args.cache.resolve()
+    onnx_cache_default(cache)
     photos_dir = cache / f"photos-{SIZE[0]}x{SIZE[1]}-q{QUALITY}-n{args.images}"
     paths = make_photos(photos_dir, args.images)
     sizes = [p.stat().st_size / 1e6 for p in paths]
@@ -305,38 +393,44 @@ def main() -> int:
     model_dir = make_model(cache / f"model-{ARCH}-random")
 
     t0 = time.perf_counter()
-    encoder = models.load(models.ModelSpec.parse(f"local-dir:{model_dir}"), device="cpu")
-    print(f"model: {ARCH} random weights, image_size={encoder.image_size}, dim={encoder.dim}, "
-          f"loaded in {time.perf_counter() - t0:.1f}s")
+    encoders = load_encoders(model_dir, int8=not args.no_int8)
+    onnx = encoders["onnx"]
+    print(f"model: {ARCH} random weights, image_size={onnx.image_size}, dim={onnx.dim}; "
+          f"encoders {', '.join(encoders)} loaded in {time.perf_counter() - t0:.1f}s "
+          f"(ONNX export from {getattr(onnx, 'onnx', None) and onnx.onnx.root})")
 
-    # Ready tensors for (b), built untimed; warm the model up once.
-    ready = torch.stack([
-        encoder.preprocess(ImageOps.exif_transpose(Image.open(p).convert("RGB"))) for p in paths
+    # Ready arrays for (b), built untimed with ClipDesk's preprocess; warm each model up once.
+    ready = np.stack([
+        onnx.preprocess(ImageOps.exif_transpose(Image.open(p).convert("RGB"))) for p in paths
     ])
-    batches = list(ready.split(BATCH))
-    encoder.encode_images(batches[0])
+    batches = [ready[i:i + BATCH] for i in range(0, len(ready), BATCH)]
+    for enc in encoders.values():
+        enc.encode_images(batches[0])
+    torch_model = encoders["torch"].model
+    tutorial_pre = open_clip_preprocess(dict(torch_model.visual.preprocess_cfg))
 
-    results = measure(encoder, paths, batches, photos_dir, model_dir, args.repeats)
+    results = measure(encoders, lambda: tutorial_pipeline(torch_model, tutorial_pre, paths),
+                      paths, batches, photos_dir, model_dir, args.repeats, not args.no_cli)
     print(f"after: {_load(cores)}")
     report(results, len(paths))
 
-    fid = fidelity(encoder, paths)
+    fid = fidelity(onnx, paths)
     print()
-    print(f"preprocess fidelity: indexer decode (draft, min_side="
-          f"{max(encoder.image_size, decode.THUMB_SIZE * 3 // 4)}) vs full decode + exif_transpose")
+    print(f"preprocess fidelity (ONNX encoder): indexer decode (draft, min_side="
+          f"{max(onnx.image_size, decode.THUMB_SIZE * 3 // 4)}) vs full decode + exif_transpose")
     print(f"  normalised tensor |diff|: mean {fid['mad']:.4f} (worst image {fid['mad_worst']:.4f}), "
           f"max {fid['max']:.3f}")
     print(f"  embedding cosine: mean {fid['cos_mean']:.5f}, min {fid['cos_min']:.5f}")
-    print_stage_costs(encoder, paths)
+    print_stage_costs(onnx, tutorial_pre, paths)
     return 0
 
 
-def print_stage_costs(encoder: models.Encoder, paths: list[Path]) -> None:
+def print_stage_costs(encoder: models.Encoder, tutorial_pre, paths: list[Path]) -> None:
     """CPU-ms per image of each step a decode worker takes, one thread, no model running."""
     import hashlib
 
     min_side = max(encoder.image_size, decode.THUMB_SIZE * 3 // 4)
-    fast = models.fast_preprocess(encoder.model.visual.preprocess_cfg)
+    ours = preprocessing.make(encoder.preprocess_cfg)
     costs: dict[str, float] = {}
 
     def timed(name, fn, *args):
@@ -352,13 +446,12 @@ def print_stage_costs(encoder: models.Encoder, paths: list[Path]) -> None:
             timed("sha1, for comparison", lambda d: hashlib.sha1(d).digest(), data)
             image = timed("decode (draft)", decode.decode, data, min_side, digest).image
             timed("thumbnail", decode.save_thumbnail, image, Path(tmp) / "t.jpg")
-            timed("preprocess, open_clip", encoder.preprocess, image)
-            if fast is not None:
-                timed("preprocess, fast_preprocess", fast, image)
+            timed("preprocess, open_clip (torchvision)", tutorial_pre, image)
+            timed("preprocess, clipdesk (PIL + numpy)", ours, image)
     print()
-    print("decode worker stages, CPU-ms/img (one thread; the indexer uses fast_preprocess):")
+    print("decode worker stages, CPU-ms/img (one thread; the indexer uses clipdesk.core.preprocess):")
     for name, seconds in costs.items():
-        print(f"  {name:<30s} {seconds / len(paths) * 1000:6.1f}")
+        print(f"  {name:<36s} {seconds / len(paths) * 1000:6.1f}")
 
 
 if __name__ == "__main__":

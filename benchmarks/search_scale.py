@@ -42,6 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's clipdesk, whatever is installed
 
 import numpy as np  # noqa: E402
+
+if "--_open" not in sys.argv:  # that child measures usearch's own memory: usearch alone
+    # clipdesk.core.vectors (used below) loads onnxruntime, which crashes (SIGSEGV) once
+    # usearch is loaded; vectors.py itself imports it before usearch, so it comes first
+    import clipdesk.core.vectors  # noqa: E402, F401
 from usearch.index import Index  # noqa: E402
 
 DIM = 512

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import logging.handlers
-import os
 import signal
 import sys
 import tempfile
@@ -19,44 +17,13 @@ from pathlib import Path
 
 from clipdesk import __version__
 from clipdesk.core.errors import ClipDeskError
-from clipdesk.core.paths import library_dir, log_dir
+from clipdesk.core.paths import library_dir, use_base_dir
+from clipdesk.logs import setup_logging
 
 log = logging.getLogger("clipdesk")
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-_handlers: list[logging.Handler] = []
-
-
-def _setup_logging(verbose: bool) -> Path | None:
-    """Everything (including open_clip's chatter) to the log file; warnings to stderr if -v."""
-    folder = Path(os.environ.get("CLIPDESK_LOG_DIR") or log_dir())
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    while _handlers:  # main() may run more than once in a process (tests, the app)
-        handler = _handlers.pop()
-        root.removeHandler(handler)
-        handler.close()
-    path = None
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "clipdesk.log"
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3,
-                                                       encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        _handlers.append(handler)
-    except OSError:
-        _handlers.append(logging.NullHandler())
-    if verbose:
-        err = logging.StreamHandler()
-        err.setLevel(logging.INFO)
-        err.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        _handlers.append(err)
-    for handler in _handlers:
-        root.addHandler(handler)
-    return path
 
 
 def _open_library(args, must_exist: bool = False):
@@ -404,17 +371,34 @@ def cmd_selftest(args) -> int:
 # ---------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options(defaults: bool) -> argparse.ArgumentParser:
+    """The options every command and the app take. A command's copy has no defaults
+    (``defaults=False``), so it does not undo the same option given before the command
+    (``clipdesk --basedir D index``)."""
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--library", metavar="DIR", help="library folder (default: $CLIPDESK_LIBRARY "
-                        "or the user data folder)")
-    common.add_argument("--model", metavar="SPEC", help="ARCH:PRETRAINED, hf-hub:ORG/REPO or "
-                        "local-dir:PATH (default: $CLIPDESK_MODEL, the library's model, "
-                        "ViT-B-32:laion2b_s34b_b79k)")
-    common.add_argument("--device", default="auto", help="auto (default: ONNX Runtime, on an "
-                        "accelerator its build supports, else the CPU), cpu, or cuda / mps "
-                        "(torch)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log to stderr too")
+    common.add_argument("--library", metavar="DIR", default=default(None),
+                        help="library folder (default: $CLIPDESK_LIBRARY, BASE/data, or the "
+                        "user data folder)")
+    common.add_argument("--basedir", metavar="BASE", default=default(None),
+                        help="keep the library, settings, logs and cache under this one folder "
+                        "(default: $CLIPDESK_HOME; CLIPDESK_LIBRARY, CLIPDESK_CONFIG_DIR and "
+                        "CLIPDESK_LOG_DIR still win)")
+    common.add_argument("--model", metavar="SPEC", default=default(None),
+                        help="ARCH:PRETRAINED, hf-hub:ORG/REPO or local-dir:PATH (default: "
+                        "$CLIPDESK_MODEL, the library's model, ViT-B-32:laion2b_s34b_b79k)")
+    common.add_argument("--device", default=default("auto"), help="auto (default: ONNX "
+                        "Runtime, on an accelerator its build supports, else the CPU), cpu, or "
+                        "cuda / mps (torch)")
+    common.add_argument("-v", "--verbose", action="store_true", default=default(False),
+                        help="log to stderr too")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(defaults=False)
 
     query = argparse.ArgumentParser(add_help=False)
     query.add_argument("-n", type=int, default=20, help="number of results (default 20)")
@@ -427,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--json", action="store_true", help="print JSON")
 
     parser = argparse.ArgumentParser(
-        prog="clipdesk", parents=[common],
+        prog="clipdesk", parents=[_common_options(defaults=True)],
         description="Find photos by what they show. Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"clipdesk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -496,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a bad argument (exit 2)
         return int(exc.code or 0)
+    use_base_dir(args.basedir)  # before anything asks where a folder is
+    log_path = setup_logging(args.verbose)
     if args.command is None:  # no command: the desktop app
         try:
             from clipdesk.ui.app import run_app
@@ -504,12 +490,10 @@ def main(argv: list[str] | None = None) -> int:
                   "work: clipdesk --help", file=sys.stderr)
             return 2
         try:
-            return run_app(args.library, args.model, args.device,
-                           log_path=_setup_logging(args.verbose))
+            return run_app(args.library, args.model, args.device, log_path=log_path)
         except ClipDeskError as exc:
             print(f"clipdesk: error: {exc}", file=sys.stderr)
             return 2
-    log_path = _setup_logging(args.verbose)
     if getattr(args, "time_limit", 1) <= 0:
         print("clipdesk: error: --time-limit must be more than 0 seconds", file=sys.stderr)
         return 2
@@ -520,8 +504,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         return args.func(args)
-    except ClipDeskError as exc:
-        log.error("%s", exc)
+    except ClipDeskError as exc:  # the user's to act on: a message, not a fault of ours
+        log.info("stopped: %s", exc)
         print(f"clipdesk: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -19,6 +19,8 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 
 sys.path.insert(0, str(Path(__file__).parent))  # for tinyclip
 
+from logfail import fail_on_unexpected_log  # noqa: E402,F401  (autouse)
+
 import tinyclip  # noqa: E402
 
 
@@ -31,17 +33,21 @@ def onnx_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_paths(tmp_path, monkeypatch, onnx_cache):
-    """Library, logs, caches and settings all live under tmp_path; no real model cache."""
+    """Library, settings, logs and cache under one folder in tmp_path (``CLIPDESK_HOME``, as a
+    portable copy would have it; returned); no real model cache; HOME-like variables point
+    into tmp_path too, so nothing can touch the real home folder."""
     home = tmp_path / "home"
     monkeypatch.setenv("CLIPDESK_ONNX_CACHE", str(onnx_cache))
     monkeypatch.delenv("CLIPDESK_RUNTIME", raising=False)
-    monkeypatch.setenv("CLIPDESK_LIBRARY", str(tmp_path / "library"))
-    monkeypatch.setenv("CLIPDESK_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("CLIPDESK_HOME", str(tmp_path / "clipdesk-home"))
+    monkeypatch.setattr("clipdesk.core.paths._base_override", None)  # an in-process --basedir
+    for var in ("CLIPDESK_LIBRARY", "CLIPDESK_CONFIG_DIR", "CLIPDESK_LOG_DIR"):
+        monkeypatch.delenv(var, raising=False)  # a developer's own settings must not leak in
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
     for var in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(var, str(home / var.lower()))
     monkeypatch.delenv("CLIPDESK_MODEL", raising=False)
-    return tmp_path
+    return tmp_path / "clipdesk-home"
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,10 @@ Library folder (``--library DIR``, ``CLIPDESK_LIBRARY`` or the user data folder)
     catalog.sqlite3-wal/-shm   SQLite's write-ahead log (readers keep reading while one writer writes)
     index/<model>.usearch      derived usearch vector index per model; rebuilt from the
                                catalog's embeddings (no CLIP run) when missing, stale or corrupt
-    thumbnails/<h2>/<hash>.jpg thumbnail cache keyed by content hash (moves keep their thumbnail)
+    thumbnails/<h2>/<hash>.jpg thumbnail cache keyed by content hash (moves keep their thumbnail);
+                               the writer deletes those no photo uses and trims the least
+                               recently used past 2 GiB (core/thumbnails.py); the app decodes
+                               the photo itself when its thumbnail is missing
 
 Schema (``PRAGMA user_version`` = SCHEMA_VERSION; MIGRATIONS[i] takes version i to i+1)::
 
@@ -367,6 +370,11 @@ class Catalog:
                     if o.new_vector is not None:
                         db.execute("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)",
                                    (model.id, o.hash, to_blob(o.new_vector)))
+
+    def hashes_in_use(self) -> set[str]:
+        """The content hashes of every photo in the catalog: the thumbnails worth keeping."""
+        rows = self.db.execute("SELECT DISTINCT hash FROM files WHERE hash IS NOT NULL")
+        return {row[0] for row in rows}
 
     def retry_failed(self) -> list[str]:
         """Mark every failed file pending again; returns their paths."""

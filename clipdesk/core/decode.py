@@ -3,6 +3,9 @@
 JPEGs are decoded with DCT scaling (PIL ``draft``) at the smallest size that still covers
 the model's input, so a 12 MP photo costs a fraction of a full decode. EXIF orientation is
 applied and every PIL mode ends as RGB (transparency is composited onto white).
+
+The app shows photos through the same code (``display_image``), never through Qt's own image
+readers: what ClipDesk can index (HEIC and AVIF with pillow-heif) it can also show.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import stat
 import threading
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -105,53 +109,14 @@ BIG_PIXELS = 40_000_000
 _big_decode = threading.Lock()
 
 
-def decode(data: bytes, min_side: int | None, digest: str | None = None) -> Photo:
-    """Header facts, plus an RGB image whose short side is at least ``min_side`` (when given).
-    ``digest`` is ``content_hash(data)`` when the caller has it already."""
-    digest = digest or content_hash(data)
-    if not data:
-        raise DecodeError("empty file (0 bytes)")
+@contextlib.contextmanager
+def _reading() -> Iterator[None]:
+    """Pillow's many ways of failing, as one DecodeError with a one-line reason; decompression
+    bomb warnings count as errors."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            width, height = im.size
-            if width * height > MAX_PIXELS:
-                raise DecodeError(
-                    f"image too large ({width}x{height}, over {MAX_PIXELS // 1_000_000} megapixels)"
-                )
-            try:
-                exif = im.getexif()
-                orientation = exif.get(0x0112, 1)
-                taken_at = _taken_at(exif)
-            except Exception:  # broken EXIF must not cost the photo
-                exif, orientation, taken_at = None, 1, None
-            if orientation in (5, 6, 7, 8):
-                width, height = height, width
-            photo = Photo(digest, width, height, taken_at)
-            if min_side is None:
-                return photo
-            if im.format == "JPEG":
-                im.draft("RGB", (min_side, min_side))
-            # huge images (that JPEG's scaled decode cannot shrink) decode one at a time, so
-            # memory stays bounded however many workers meet them at once
-            big = im.format != "JPEG" and im.size[0] * im.size[1] > BIG_PIXELS
-            with _big_decode if big else contextlib.nullcontext():
-                im.load()
-                if exif is not None and orientation != 1:
-                    try:
-                        im = ImageOps.exif_transpose(im)
-                    except Exception:
-                        pass
-                factor = min(im.size) // min_side
-                if factor >= 2:  # keep no more pixels than the model and thumbnail need,
-                    try:         # and shrink before converting: RGBA compositing is costly
-                        im = im.reduce(factor)
-                    except ValueError:  # a mode reduce() does not take: convert first
-                        im = to_rgb(im).reduce(factor)
-                im = to_rgb(im)
-            photo.image = im
-            return photo
+            yield
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -161,6 +126,118 @@ def decode(data: bytes, min_side: int | None, digest: str | None = None) -> Phot
     except Exception as exc:  # Pillow raises many kinds on damaged data; all mean "damaged"
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DecodeError(f"damaged image: {first}") from exc
+
+
+@dataclass
+class _Opened:
+    """A photo whose header is read and checked, its pixels not decoded yet."""
+
+    image: Image.Image
+    exif: Image.Exif | None
+    orientation: int  # EXIF orientation, 1 when none or unreadable
+    taken_at: float | None
+
+    @property
+    def turned(self) -> bool:
+        """Whether EXIF orientation turns the picture by 90 degrees (width and height swap)."""
+        return self.orientation in (5, 6, 7, 8)
+
+    @property
+    def shown_size(self) -> tuple[int, int]:
+        width, height = self.image.size
+        return (height, width) if self.turned else (width, height)
+
+
+def _open(data: bytes) -> _Opened:
+    """Read the header: refuse an image over MAX_PIXELS before a single pixel is decoded."""
+    im = Image.open(io.BytesIO(data))
+    width, height = im.size
+    if width * height > MAX_PIXELS:
+        raise DecodeError(
+            f"image too large ({width}x{height}, over {MAX_PIXELS // 1_000_000} megapixels)"
+        )
+    try:
+        exif = im.getexif()
+        orientation = exif.get(0x0112, 1)
+        taken_at = _taken_at(exif)
+    except Exception:  # broken EXIF must not cost the photo
+        exif, orientation, taken_at = None, 1, None
+    return _Opened(im, exif, orientation, taken_at)
+
+
+def _pixels(opened: _Opened, box: tuple[int, int] | None, cover: bool,
+            convert: Callable[[Image.Image], Image.Image]) -> Image.Image:
+    """Decode, turn by EXIF, shrink by a whole factor, convert. With ``cover`` the result still
+    covers ``box`` (what the model needs); without, it keeps about twice the size that fits in
+    ``box``, for a smooth final resize. ``box`` is as displayed; None keeps every pixel."""
+    im = opened.image
+    if im.format == "JPEG" and box is not None:  # DCT scaling: a fraction of a full decode
+        im.draft("RGB", (box[1], box[0]) if opened.turned else box)
+    # huge images (that JPEG's scaled decode cannot shrink) decode one at a time, so
+    # memory stays bounded however many threads meet them at once
+    big = im.format != "JPEG" and im.size[0] * im.size[1] > BIG_PIXELS
+    with _big_decode if big else contextlib.nullcontext():
+        im.load()
+        if opened.exif is not None and opened.orientation != 1:
+            try:
+                im = ImageOps.exif_transpose(im)
+            except Exception:
+                pass
+        factor = 0
+        if box is not None:
+            width, height = im.size
+            factor = (min(width // box[0], height // box[1]) if cover
+                      else max(width // box[0], height // box[1]) // 2)
+        if factor >= 2:  # keep no more pixels than needed, and shrink before
+            try:         # converting: RGBA compositing is costly
+                im = im.reduce(factor)
+            except ValueError:  # a mode reduce() does not take: convert first
+                im = convert(im).reduce(factor)
+        return convert(im)
+
+
+def decode(data: bytes, min_side: int | None, digest: str | None = None) -> Photo:
+    """Header facts, plus an RGB image whose short side is at least ``min_side`` (when given).
+    ``digest`` is ``content_hash(data)`` when the caller has it already."""
+    digest = digest or content_hash(data)
+    if not data:
+        raise DecodeError("empty file (0 bytes)")
+    with _reading():
+        opened = _open(data)
+        photo = Photo(digest, *opened.shown_size, opened.taken_at)
+        if min_side is not None:
+            photo.image = _pixels(opened, (min_side, min_side), cover=True, convert=to_rgb)
+        return photo
+
+
+def _display_mode(im: Image.Image) -> Image.Image:
+    """RGB, or RGBA when the picture has transparency (the app shows it on its own background)."""
+    if im.mode in ("RGB", "RGBA"):
+        return im
+    if im.mode in ("LA", "PA", "La", "RGBa") or (
+            "transparency" in im.info and im.mode in ("P", "L", "RGB")):
+        return im.convert("RGBA")
+    return to_rgb(im)
+
+
+def display_image(path: str | os.PathLike, fit: tuple[int, int] | None = None) -> Image.Image:
+    """A photo as the app shows it (preview, copy, grid fallback, "like this" chips): turned by
+    EXIF, reduced to fit in ``fit`` (width, height) when larger, RGB or RGBA. The same decoder
+    as indexing, so every format ClipDesk indexes (HEIC with pillow-heif) can also be shown,
+    with the same guards: the pixel limit and decompression-bomb refusal, scaled JPEG decoding,
+    huge images decoded one at a time. Raises DecodeError with the reason, also for a missing
+    file."""
+    try:
+        data = read_bytes(path)
+    except FileNotFoundError as exc:
+        raise DecodeError("file not found") from exc
+    if not data:
+        raise DecodeError("empty file (0 bytes)")
+    with _reading():
+        im = _pixels(_open(data), fit, cover=False, convert=_display_mode)
+        if fit is not None and (im.width > fit[0] or im.height > fit[1]):
+            im.thumbnail(fit, Image.Resampling.BICUBIC, reducing_gap=None)
+        return im
 
 
 def save_thumbnail(image: Image.Image, path: Path) -> None:

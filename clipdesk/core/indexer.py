@@ -59,6 +59,17 @@ class IndexReport:
 
 
 @dataclass
+class _Scan:
+    """What a scan of one folder saw (nothing written yet)."""
+
+    root_id: int
+    path: Path
+    found: dict[str, FoundFile]
+    hidden: tuple[str, ...]  # folders that could not be read: their photos are kept
+    needs_model: bool
+
+
+@dataclass
 class _Prepared:
     """What a worker learned about one file (plain data, no shared state)."""
 
@@ -86,9 +97,6 @@ class Indexer:
         time_limit: float = TIME_LIMIT_S,
     ):
         library.claim_writer()  # LibraryBusy when another process is updating this library
-        for load in ("load_image", "load_text"):  # ONNX: a broken model file fails here,
-            if hasattr(encoder, load):            # before anything in the library changes
-                getattr(encoder, load)()
         self.library = library
         self.catalog = library.catalog
         self.encoder = encoder
@@ -131,6 +139,7 @@ class Indexer:
         self.library.save_vectors(self.model, self.index)
         if not report.interrupted:
             self.catalog.drop_orphan_embeddings(self.model)
+            self.library.tidy_thumbnails()  # deleted and changed photos' thumbnails go
         return report
 
     def sync_paths(self, paths) -> IndexReport:
@@ -170,12 +179,17 @@ class Indexer:
         report = IndexReport()
         self._stop.clear()
         self.catalog.set_meta("model", self.encoder.spec.text)
-        todo: dict[int, str] = {}
+        scans = []
         for rid, root, path in targets:
             if not root.is_dir():
                 report.folder_errors.append(f"folder not found (skipped, photos kept): {root}")
                 continue
-            todo.update(self._sync_tree(rid, root, path, report))
+            scans.append(self._scan_tree(rid, root, path, report))
+        if any(scan.needs_model for scan in scans):
+            self._load_model()
+        todo: dict[int, str] = {}
+        for scan in scans:
+            todo.update(self._record(scan, report))
         report.todo = len(todo)
         try:
             self._process(sorted(todo.items(), key=lambda kv: kv[1]), report)
@@ -185,10 +199,9 @@ class Indexer:
 
     # ------------------------------------------------------------------ scan
 
-    def _sync_tree(self, root_id: int, root: Path, path: Path, report: IndexReport
-                   ) -> dict[int, str]:
-        """Record new, changed and vanished files at or under ``path`` (inside ``root``);
-        return {id: path} of the files there that need work."""
+    def _scan_tree(self, root_id: int, root: Path, path: Path, report: IndexReport) -> _Scan:
+        """Look at the files at or under ``path`` (inside ``root``), writing nothing: what is
+        new, changed and gone, and whether any of it needs the model."""
         unreadable: list[str] = []
         if path.is_dir():
             found = {f.path: f for f in walk(path, report.folder_errors, unreadable)}
@@ -209,11 +222,33 @@ class Indexer:
         report.total += len(found)
         # a folder that cannot be listed now (permissions, a flaky share) keeps its photos
         hidden = tuple(u.rstrip(os.sep) + os.sep for u in unreadable)
-        gone = [row.id for p, row in known.items() if p not in found and not p.startswith(hidden)]
-        self.catalog.record_scan(root_id, found, known, gone)
+        new_or_changed = any(
+            (row := known.get(p)) is None or (row.size, row.mtime_ns) != (f.size, f.mtime_ns)
+            for p, f in found.items())
+        needs_model = new_or_changed or bool(self.catalog.needing_work(self.model, root_id,
+                                                                       str(path)))
+        return _Scan(root_id, path, found, hidden, needs_model)
+
+    def _record(self, scan: _Scan, report: IndexReport) -> dict[int, str]:
+        """Write what a scan saw; return {id: path} of the files there that need work. The
+        catalog is read again: an earlier target of the same run (a folder holding this
+        file) may have recorded some of it already."""
+        known = self.catalog.files_under(scan.root_id, str(scan.path))
+        gone = [row.id for p, row in known.items()
+                if p not in scan.found and not p.startswith(scan.hidden)]
+        self.catalog.record_scan(scan.root_id, scan.found, known, gone)
         self.index.remove(gone)
         report.removed += len(gone)
-        return self.catalog.needing_work(self.model, root_id, str(path))
+        return self.catalog.needing_work(self.model, scan.root_id, str(scan.path))
+
+    def _load_model(self) -> None:
+        """Open the model's sessions (ONNX) before anything in the library changes: a broken
+        model file fails here, with the library as it was. Only when there is work for the
+        model: the app's catch-up run at start usually has none, and its first query then
+        does not share the CPU with opening the image tower (benchmarks/startup.py)."""
+        for load in ("load_image", "load_text"):
+            if hasattr(self.encoder, load):
+                getattr(self.encoder, load)()
 
     # ------------------------------------------------------------------ work
 
@@ -227,15 +262,16 @@ class Indexer:
             data = decode.read_bytes(path)
             hash_ = decode.content_hash(data)
             out.vector = self.catalog.embedding(self.model, hash_)
-            thumb = self.library.thumbnail_path(hash_)
-            need_pixels = out.vector is None or not thumb.exists()
+            thumbnails = self.library.thumbnails
+            need_pixels = out.vector is None or not thumbnails.exists(hash_)
             out.photo = decode.decode(data, self._min_side if need_pixels else None, hash_)
             if out.photo.image is not None:
-                if not thumb.exists():
+                if not thumbnails.exists(hash_):
                     try:
-                        decode.save_thumbnail(out.photo.image, thumb)
+                        thumbnails.save(hash_, out.photo.image)
                     except OSError as exc:  # disk full: the photo is fine, the app shows it anyway
-                        log.warning("could not write the thumbnail %s: %s", thumb, exc)
+                        log.warning("could not write the thumbnail %s: %s",
+                                    thumbnails.path(hash_), exc)
                 if out.vector is None:
                     out.tensor = self._preprocess(out.photo.image)
                 out.photo.image = None  # the tensor is all the model needs; free the pixels

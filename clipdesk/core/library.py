@@ -8,6 +8,7 @@ from pathlib import Path
 from clipdesk.core.catalog import CATALOG_NAME, Catalog, ModelRow
 from clipdesk.core.errors import LibraryError
 from clipdesk.core.models import ModelSpec
+from clipdesk.core.thumbnails import DEFAULT_LIMIT_BYTES, ThumbnailStore
 from clipdesk.core.vectors import VectorIndex, index_path, open_index
 from clipdesk.core.writerlock import WriterLock
 
@@ -18,11 +19,13 @@ class Library:
     """One library folder. Any number of readers; one writer (the indexer), which must hold
     the library's writer lock (``claim_writer``) - across processes, too."""
 
-    def __init__(self, folder: Path, role: str = "ClipDesk"):
+    def __init__(self, folder: Path, role: str = "ClipDesk",
+                 thumbnail_limit: int = DEFAULT_LIMIT_BYTES):
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise LibraryError(f"the library path {self.folder} is a file, not a folder")
         self.catalog = Catalog(self.folder)
+        self.thumbnails = ThumbnailStore(self.folder, thumbnail_limit)
         self._indexes: dict[str, VectorIndex] = {}
         self._writer = WriterLock(self.folder, role)
 
@@ -39,7 +42,17 @@ class Library:
         return (Path(folder) / CATALOG_NAME).is_file()
 
     def thumbnail_path(self, hash_: str) -> Path:
-        return self.folder / "thumbnails" / hash_[:2] / f"{hash_}.jpg"
+        return self.thumbnails.path(hash_)
+
+    def tidy_thumbnails(self) -> tuple[int, int]:
+        """Delete the thumbnails no photo in the catalog uses, then trim the store to its size
+        limit; returns (orphans removed, trimmed). Only the writer does this: a thumbnail the
+        indexer has just written belongs to a photo the catalog learns of a moment later, so a
+        reader could take it for an orphan. Call when a run has finished uninterrupted and when
+        the library is opened for writing."""
+        if not self.is_writer:
+            return 0, 0
+        return self.thumbnails.tidy(self.catalog.hashes_in_use())
 
     @property
     def model_spec(self) -> str | None:
@@ -79,12 +92,14 @@ class Library:
         self.catalog.record_index_saved(model, version, size, mtime_ns)
 
     def size_on_disk(self) -> dict[str, int]:
+        """Bytes per part of the library, as ``clipdesk status`` and the app's status bar show."""
         def total(paths) -> int:
             return sum(p.stat().st_size for p in paths if p.is_file())
 
         return {
             "catalog": total(self.folder.glob(CATALOG_NAME + "*")),
             "index": total((self.folder / "index").glob("*.usearch")),
+            "thumbnails": self.thumbnails.size(),
         }
 
     def close(self) -> None:

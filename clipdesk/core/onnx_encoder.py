@@ -115,6 +115,7 @@ def _session(path: Path, device: str, tower: str):
     """An InferenceSession; the errors a user can meet become one line each."""
     import onnxruntime as ort
 
+    _mark("onnxruntime imported")
     if not path.is_file():
         raise ClipDeskError(f"model file missing: {path}")
     providers = _providers(device, tower)
@@ -122,12 +123,15 @@ def _session(path: Path, device: str, tower: str):
     cores = os.cpu_count() or 1
     # the image tower gets every core (the decode threads mostly wait on it); a query's text
     # tower is small and latency-bound
-    opts.intra_op_num_threads = cores if tower == "image" else min(4, cores)
+    # every core; a query's text tower is small: on 2 cores one thread encodes a query in
+    # 14 ms against 24 ms with two, and leaves the other core to indexing
+    # (benchmarks/query_latency.py, benchmarks/search_while_indexing.py)
+    opts.intra_op_num_threads = cores if tower == "image" else (1 if cores <= 4 else 2)
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
-    if tower == "image":  # spinning threads steal the cores the decode workers need
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # spinning threads steal the cores the decode workers (and the other tower) need
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if "DmlExecutionProvider" in providers:  # DirectML's documented requirements
         opts.enable_mem_pattern = False
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -143,6 +147,12 @@ def _session(path: Path, device: str, tower: str):
             raise ClipDeskError(f"model file {path} is damaged or incomplete (delete it and "
                                 "download or export it again)") from exc
         raise ClipDeskError(f"cannot load model file {path}: {first}") from exc
+
+
+def _mark(name: str) -> None:
+    from clipdesk.core.models import _mark as mark
+
+    mark(name)
 
 
 def _dtype(onnx_type: str):
@@ -202,6 +212,7 @@ class OnnxEncoder:
                 from clipdesk.core.tokenizer import TextTokenizer
 
                 session = _session(self.onnx.textual, self._device, "text")
+                _mark("text session loaded")
                 self._check_dim("text", session.get_outputs()[0].shape[-1])
                 inputs = {i.name: i for i in session.get_inputs()}
                 ids = inputs.get("text") or inputs.get("input_ids")

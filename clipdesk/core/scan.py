@@ -17,12 +17,18 @@ HEIF_SUFFIXES = {".heic", ".heif", ".avif"}
 LITTER = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
 PARTIAL_SUFFIXES = {".part", ".crdownload", ".download", ".tmp", ".partial"}
 
+
+def has_photo_suffix(name: str) -> bool:
+    """A suffix ClipDesk can decode: HEIC, HEIF and AVIF only with the pillow-heif extra."""
+    suffix = os.path.splitext(name)[1].lower()
+    return suffix in PHOTO_SUFFIXES or (HEIF_AVAILABLE and suffix in HEIF_SUFFIXES)
+
+
 def is_photo_name(name: str) -> bool:
     """A file name ClipDesk indexes: a known image suffix, not hidden, not system litter."""
     if name.startswith((".", "~$")) or name.lower() in LITTER:
         return False
-    suffix = os.path.splitext(name)[1].lower()
-    return suffix in PHOTO_SUFFIXES or (HEIF_AVAILABLE and suffix in HEIF_SUFFIXES)
+    return has_photo_suffix(name)
 
 
 def storable(path: str) -> bool:
@@ -66,13 +72,7 @@ def walk(root: Path, errors: list[str] | None = None,
             seen.add((st.st_dev, st.st_ino))
             entries = list(os.scandir(folder))
         except OSError as exc:
-            msg = (f"cannot read folder {shown(folder)}: {exc.strerror or exc} "
-                   f"(its photos stay in the library)")
-            log.warning(msg)
-            if errors is not None:
-                errors.append(msg)
-            if unreadable is not None:
-                unreadable.append(folder)
+            _unreadable(folder, exc, errors, unreadable)
             continue
         for entry in entries:
             try:
@@ -82,5 +82,21 @@ def walk(root: Path, errors: list[str] | None = None,
                 elif entry.is_file() and is_photo_name(entry.name):
                     st = entry.stat()
                     yield FoundFile(entry.path, st.st_size, st.st_mtime_ns)
+            except PermissionError as exc:
+                # listed but not searchable (a folder left at rw- by chmod -R 644): what it
+                # holds is unknown, not gone; reported once, and its photos are kept
+                _unreadable(folder, exc, errors, unreadable)
+                break
             except OSError:  # vanished or a dangling link: nothing to index
                 continue
+
+
+def _unreadable(folder: str, exc: OSError, errors: list[str] | None,
+                unreadable: list[str] | None) -> None:
+    msg = (f"cannot read folder {shown(folder)}: {exc.strerror or exc} "
+           f"(its photos stay in the library)")
+    log.warning(msg)
+    if errors is not None:
+        errors.append(msg)
+    if unreadable is not None:
+        unreadable.append(folder)

@@ -117,7 +117,9 @@ _QT_LEVELS = {
 
 
 def _qt_message(mode, context, message: str) -> None:
-    logging.getLogger("qt").log(_QT_LEVELS.get(mode, logging.WARNING), "%s", message)
+    """Qt's own warnings into the log file, with where Qt said them (qutebrowser's qtlog)."""
+    where = f" ({context.category})" if context.category not in (None, "", "default") else ""
+    logging.getLogger("qt").log(_QT_LEVELS.get(mode, logging.WARNING), "%s%s", message, where)
 
 
 # ---------------------------------------------------------------------------- a broken binding
@@ -187,28 +189,6 @@ class StartupProbe(QObject):
         self.window.close()
 
 
-# ---------------------------------------------------------------------------- Ctrl-C
-
-
-def _install_interrupt(window) -> QTimer:
-    """Ctrl-C in the terminal closes the window (finished work is kept). Python runs signal
-    handlers only between bytecodes, so a timer lets the interpreter in now and then."""
-    import signal
-
-    def on_interrupt(*_args) -> None:
-        log.info("interrupted: closing the window")
-        QTimer.singleShot(0, window.close)
-
-    try:
-        signal.signal(signal.SIGINT, on_interrupt)
-    except ValueError:  # not the main thread (embedded use): leave signals alone
-        pass
-    wake = QTimer(window)
-    wake.timeout.connect(lambda: None)
-    wake.start(250)
-    return wake
-
-
 # ---------------------------------------------------------------------------- runtime, early
 
 
@@ -248,6 +228,15 @@ def _prefetch_runtime(device: str | None) -> None:
 def run_app(library: str | None = None, model: str | None = None, device: str | None = None,
             log_path: Path | None = None) -> int:
     """Open the main window on a library; returns the exit code."""
+    previous_handler = qInstallMessageHandler(_qt_message)  # from the QApplication on
+    try:
+        return _run(library, model, device, log_path)
+    finally:
+        qInstallMessageHandler(previous_handler)
+
+
+def _run(library: str | None, model: str | None, device: str | None,
+         log_path: Path | None) -> int:
     from clipdesk.core.models import ModelSpec
     from clipdesk.core.paths import library_dir
 
@@ -272,15 +261,16 @@ def run_app(library: str | None = None, model: str | None = None, device: str | 
         return 0
     single.listen()
 
-    qInstallMessageHandler(_qt_message)
-    from clipdesk.ui.crash import CrashHandler, previous_error
+    from clipdesk.ui.crash import CrashHandler, previous_crash, previous_error
 
     crash = CrashHandler(log_path)
     crash.install()
     last_error = previous_error(log_path)
+    last_crash = previous_crash(log_path)
 
     from clipdesk.ui.engine import Engine
     from clipdesk.ui.icon import app_icon
+    from clipdesk.ui.interrupt import InterruptHandler
     from clipdesk.ui.mainwindow import MainWindow
     from clipdesk.ui.settings import Settings
 
@@ -297,7 +287,10 @@ def run_app(library: str | None = None, model: str | None = None, device: str | 
     window.firstShown.connect(engine.start)  # the library and the model after the first paint
     QTimer.singleShot(2000, engine.start)  # in case no expose ever comes (started minimised)
     window.show()
-    _install_interrupt(window)
+    interrupt = InterruptHandler(window.close, window)  # Ctrl-C, SIGTERM
+    interrupt.activate()
+    if last_crash:
+        crash.show_previous_crash(last_crash)
     if last_error:
         window.statusBar().showMessage(
             f"ClipDesk met an unexpected error last time ({last_error}); details are in "
@@ -306,7 +299,7 @@ def run_app(library: str | None = None, model: str | None = None, device: str | 
     try:
         return app.exec()
     finally:
+        interrupt.deactivate()
         engine.shutdown()  # already done by closing the window; here for other ways out
         single.close()
         crash.uninstall()
-        qInstallMessageHandler(None)

@@ -1,5 +1,9 @@
 """Unexpected errors: logged with their traceback, shown in a dialog that points at the log
-(instead of the app vanishing), and mentioned again at the next launch (qutebrowser's way)."""
+(instead of the app vanishing), and mentioned again at the next launch (qutebrowser's way).
+
+A hard crash (a segfault in Qt or a native library) leaves no Python exception to catch, only
+faulthandler's traceback in ``crash.log`` (``clipdesk.logs``); the next launch offers it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from clipdesk.logs import CRASH_FILE, new_crash_report
 
 log = logging.getLogger("clipdesk.crash")
 
@@ -28,6 +34,7 @@ class CrashHandler(QObject):
         self.log_path = log_path
         self.window: QWidget | None = None
         self.dialog: QMessageBox | None = None
+        self.crash_dialog: QMessageBox | None = None
         self.count = 0
         self._reported.connect(self._show)
         self._previous_hooks = None
@@ -89,6 +96,26 @@ class CrashHandler(QObject):
         if button is getattr(self, "open_log_button", None) and self.log_path is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_path.parent)))
 
+    def show_previous_crash(self, report: str) -> None:
+        """Offer the crash log of a run that died in native code (``previous_crash``)."""
+        assert self.log_path is not None  # previous_crash found it beside the log
+        crash_log = self.log_path.parent / CRASH_FILE
+        box = QMessageBox(self.window)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("ClipDesk: it stopped unexpectedly last time")
+        box.setText("ClipDesk stopped unexpectedly the last time it ran (a crash in Qt or another "
+                    "native library). Your library is safe: what was indexed before is kept.")
+        box.setInformativeText(f"What it could still say is in {crash_log}. Please attach that "
+                               f"file and {self.log_path.name} beside it if you report the "
+                               "problem.")
+        box.setDetailedText(report)
+        open_button = box.addButton("Open crash log", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.buttonClicked.connect(lambda button: button is open_button and
+                                  QDesktopServices.openUrl(QUrl.fromLocalFile(str(crash_log))))
+        self.crash_dialog = box
+        box.open()
+
 
 def previous_error(log_path: Path | None) -> str | None:
     """The summary of an unexpected error from the last run (and forget it)."""
@@ -101,3 +128,11 @@ def previous_error(log_path: Path | None) -> str | None:
     except OSError:
         return None
     return text or None
+
+
+def previous_crash(log_path: Path | None) -> str | None:
+    """What ``crash.log`` beside the log gained since the last launch looked (a hard crash of
+    the app or of a command), or None."""
+    if log_path is None:
+        return None
+    return new_crash_report(log_path.parent)

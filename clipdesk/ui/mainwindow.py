@@ -34,20 +34,22 @@ from clipdesk.core.status import LibraryStatus
 from clipdesk.ui import desktop
 from clipdesk.ui.engine import Engine, ModelState, SearchAnswer
 from clipdesk.ui.folders import FoldersDialog
+from clipdesk.ui.images import load_photo, read_photo
 from clipdesk.ui.preview import PreviewDialog
 from clipdesk.ui.results import ZOOM_STEPS, ResultsModel, ResultsView
 from clipdesk.ui.searchbar import SearchBar, is_image_file
 from clipdesk.ui.settings import Settings, SettingsDialog
 from clipdesk.ui.statusbar import IndexStatus
-from clipdesk.ui.thumbnails import ThumbnailLoader, read_image
+from clipdesk.ui.thumbnails import ThumbnailLoader
 from clipdesk.ui.welcome import ModelPanel, WelcomeView
-from clipdesk.ui.workers import Worker
+from clipdesk.ui.workers import JobError, Worker
 
 log = logging.getLogger(__name__)
 
 TITLE = "ClipDesk"
 STATUS_REFRESH_MS = 3000
 SIMILAR_MAX = 8  # "Find similar" with many photos selected uses the first few
+COPY_MAX = 4096  # Copy image: longer sides are scaled down to this
 
 
 def _bytes_text(n: int) -> str:
@@ -582,14 +584,15 @@ class MainWindow(QMainWindow):
         if not paths:
             return
         path = paths[0]
-        worker = Worker(lambda _w: read_image(path, QSize(4096, 4096)), name="copy image")
+        worker = Worker(lambda _w: load_photo(path, QSize(COPY_MAX, COPY_MAX)), name="copy image")
         worker.signals.result.connect(lambda _g, image: self._copy_image_done(path, image))
+        worker.signals.error.connect(lambda _g, error: self._copy_image_failed(path, error))
         self.engine.general.start(worker)
 
+    def _copy_image_failed(self, path: str, error: JobError) -> None:
+        self.statusBar().showMessage(f"Could not copy {Path(path).name}: {error}", 5000)
+
     def _copy_image_done(self, path: str, image: QImage) -> None:
-        if image.isNull():
-            self.statusBar().showMessage(f"Could not read {path}", 5000)
-            return
         desktop.copy_image(image, path)
         self.statusBar().showMessage("Copied the image", 3000)
 
@@ -660,11 +663,20 @@ class MainWindow(QMainWindow):
 
     def _add_image_chip(self, path: str, image: QImage | None = None,
                         exclude: bool = True) -> None:
+        """A "like this" chip; the search starts at once. A file's picture is decoded in a
+        worker, by ClipDesk's decoder (a HEIC too), and joins the chip when it is ready."""
         if self.pages.currentWidget() is not self.browse_page:
             return
-        if image is None:
-            image = read_image(path, QSize(64, 64))  # small: a reduced decode
         self.search_bar.add_image(path, image, exclude=exclude)
+        if image is None:
+            worker = Worker(lambda _w: read_photo(path, QSize(64, 64)), name="chip image")
+            worker.signals.result.connect(lambda _g, picture: self._chip_image(path, picture))
+            self.engine.general.start(worker)
+
+    def _chip_image(self, path: str, image: QImage) -> None:
+        chip = self.search_bar.chip_for(path)
+        if chip is not None:  # not removed meanwhile
+            chip.set_image(image)
 
     def dragEnterEvent(self, event) -> None:
         mime = event.mimeData()

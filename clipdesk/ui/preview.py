@@ -1,6 +1,7 @@
 """The large view: one photo at a time, arrow keys step through the results; with its path,
-file size, date, dimensions and top tags. Pictures load off the GUI thread; stepping fast
-drops the pictures of photos already left behind."""
+file size, date, dimensions and top tags. Pictures load off the GUI thread, through ClipDesk's
+own decoder (any format it indexes, HEIC too); stepping fast drops the pictures of photos
+already left behind."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from clipdesk.ui.engine import Engine, PhotoInfo
+from clipdesk.ui.images import load_photo
 from clipdesk.ui.results import ResultsModel
-from clipdesk.ui.thumbnails import read_image
-from clipdesk.ui.workers import Worker
+from clipdesk.ui.workers import JobError, Worker
 
 
 def _size_text(n: int | None) -> str:
@@ -149,9 +150,10 @@ class PreviewDialog(QDialog):
     def _load(self, path: str) -> None:
         self._generation += 1
         screen = self.screen().availableGeometry().size() if self.screen() else QSize(1600, 1200)
-        worker = Worker(lambda _w: read_image(path, screen), generation=self._generation,
+        worker = Worker(lambda _w: load_photo(path, screen), generation=self._generation,
                         name="preview image")
         worker.signals.result.connect(self._on_image)
+        worker.signals.error.connect(self._on_image_failed)
         self.engine.general.start(worker)
 
     @Slot(int, object)
@@ -159,6 +161,12 @@ class PreviewDialog(QDialog):
         if generation == self._generation and not image.isNull():
             self.image.set_image(QPixmap.fromImage(image))
             self.loaded_size = image.size()
+
+    @Slot(int, object)
+    def _on_image_failed(self, generation: int, error: JobError) -> None:
+        """The thumbnail stays up; the reason (damaged, deleted since...) goes in the window."""
+        if generation == self._generation:
+            self.setWindowTitle(f"{Path(self.path).name} — cannot show it: {error}")
 
     @Slot(object)
     def _on_info(self, info: PhotoInfo) -> None:

@@ -181,8 +181,8 @@ class ResultsModel(QAbstractListModel):
                     self._waiting = {k: v for k, v in self._waiting.items()
                                      if self.loader.queued(k)}
                 self._waiting.setdefault(key, set()).add(row)
-                thumb = (str(self.thumbnail_path(hash_)),) if hash_ and self.thumbnail_path else ()
-                self.loader.request(key, (*thumb, path))
+                thumb = str(self.thumbnail_path(hash_)) if hash_ and self.thumbnail_path else None
+                self.loader.request(key, path, thumb)
             return pixmap
         if role == _PATH:
             return self._results.paths[at]

@@ -82,10 +82,10 @@ def clipboard_has_image() -> bool:
 
 
 def is_image_file(path: str) -> bool:
-    from clipdesk.core.scan import PHOTO_SUFFIXES
+    """A file ClipDesk can search with: any format it indexes (HEIC with pillow-heif)."""
+    from clipdesk.core.scan import has_photo_suffix
 
-    return bool(path) and os.path.splitext(path)[1].lower() in PHOTO_SUFFIXES \
-        and os.path.isfile(path)
+    return bool(path) and has_photo_suffix(path) and os.path.isfile(path)
 
 
 class SearchBar(QWidget):

@@ -7,6 +7,10 @@ and old requests beyond ``MAX_PENDING`` are dropped (they are asked for again if
 again). A thread returns a ``QImage``; the GUI thread turns it into a ``QPixmap``, puts it in
 the LRU and repaints the tiles that wait for it. Changing the tile size starts a new
 generation: images of the old size that are still in flight are dropped.
+
+A tile reads the JPEG thumbnail the indexer wrote, with Qt's reader (the fast path). When that
+is missing (trimmed, deleted, not written yet) it decodes the photo itself with ClipDesk's
+decoder (``images.read_photo``), which reads every format ClipDesk indexes.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtGui import QImage, QImageReader, QPixmap
 
+from clipdesk.ui.images import read_photo
+
 MAX_PENDING = 400
 BATCH_BUDGET_S = 0.008  # GUI time per batch of arrived thumbnails
 
 
-def read_image(path: str, fit: QSize | None = None) -> QImage:
-    """An image file as a QImage with EXIF orientation applied, scaled down to ``fit``.
-    Safe in any thread. A JPEG is decoded at reduced size when it is much larger than ``fit``."""
+def read_thumbnail(path: str, fit: QSize | None = None) -> QImage:
+    """A thumbnail ClipDesk wrote (a JPEG) as a QImage, scaled down to ``fit``; null when it is
+    missing. Safe in any thread. Qt's reader, for speed: only for ClipDesk's own thumbnails;
+    photos go through ``images.load_photo``, which reads every format ClipDesk indexes."""
     reader = QImageReader(path)
     reader.setAutoTransform(True)
     if fit is not None and fit.isValid():
@@ -56,7 +63,8 @@ def _swaps_sides(reader: QImageReader) -> bool:
 @dataclass
 class _Request:
     key: str
-    paths: tuple[str, ...]  # tried in order: the cached thumbnail, then the photo itself
+    photo: str
+    thumbnail: str | None  # read first; the photo itself when this is missing
     generation: int
 
 
@@ -136,8 +144,9 @@ class ThumbnailLoader(QObject):
     def failed(self, key: str) -> bool:
         return key in self._failed
 
-    def request(self, key: str, paths: tuple[str, ...]) -> None:
-        """Ask for a thumbnail; the newest request is served first."""
+    def request(self, key: str, photo: str, thumbnail: str | None = None) -> None:
+        """Ask for the picture of ``photo``, from its ``thumbnail`` file when there is one; the
+        newest request is served first."""
         if key in self._failed or self.cache.contains(key):
             return
         start = False
@@ -145,7 +154,7 @@ class ThumbnailLoader(QObject):
             if key in self._pending:
                 self._pending.move_to_end(key)
             elif key not in self._in_flight:
-                self._pending[key] = _Request(key, paths, self._generation)
+                self._pending[key] = _Request(key, photo, thumbnail, self._generation)
                 while len(self._pending) > MAX_PENDING:
                     self._pending.popitem(last=False)
             if self._pending and self._active < self._threads:
@@ -210,11 +219,9 @@ class ThumbnailLoader(QObject):
                 if req.generation != self._generation:
                     continue
                 self._in_flight.add(key)
-            image = QImage()
-            for path in req.paths:
-                image = read_image(path, size)
-                if not image.isNull():
-                    break
+            image = read_thumbnail(req.thumbnail, size) if req.thumbnail else QImage()
+            if image.isNull():
+                image = read_photo(req.photo, size)
             self._signals.loaded.emit(req.generation, key, image)
 
 

@@ -133,3 +133,19 @@ def test_dates_filter_by_exif_else_mtime(cli, tmp_path, random_model):
     assert [h["path"] for h in hits] == [str(folder / "1.jpg")]
     res = cli("search", "x", "--after", "last tuesday")
     assert res.code == 2
+
+
+def test_basedir_moves_the_library_and_the_logs_before_or_after_the_command(cli, tmp_path,
+                                                                            isolated_paths,
+                                                                            random_model):
+    folder = make_folder(tmp_path / "photos", 2)
+    base = tmp_path / "portable"
+    res = cli("--basedir", base, "index", folder, "--model", random_model)
+    assert res.code == 0, res.err
+    assert (base / "data" / "catalog.sqlite3").is_file()
+    assert "2 embedded" in res.out and (base / "logs" / "clipdesk.log").stat().st_size > 0
+    assert cli("status", "--basedir", base, "--json").json()["indexed"] == 2
+    assert not (isolated_paths / "data").exists()  # CLIPDESK_HOME's library is untouched
+    res = cli("status")  # the next command without --basedir: CLIPDESK_HOME again
+    assert res.code == 0 and f"Library: {isolated_paths / 'data'}" in res.out
+    assert "0 indexed" in res.out

@@ -6,11 +6,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import crash_trials  # noqa: E402
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_loses_nothing(tmp_path):
     lines: list[str] = []
     trials = crash_trials.run_trials(4, seed=7, workdir=tmp_path, photos_n=40,

@@ -39,6 +39,7 @@ def run_measured(args: list[str], out_dir) -> tuple[int, str, str, float, float]
     return proc.returncode, out.read_text(), err.read_text(errors="replace"), seconds, peak_kb / 1024
 
 
+@pytest.mark.slow
 def test_hostile_corpus_is_skipped_with_reasons_and_the_rest_indexed(tmp_path, random_model):
     photos = tmp_path / "photos"
     expect = hostile.make_corpus(photos)

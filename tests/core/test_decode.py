@@ -142,3 +142,60 @@ def test_mutated_images_decode_or_fail_cleanly(seed, flips):
         assert photo.image.mode == "RGB"
     except decode.DecodeError:
         pass
+
+
+# ---------------------------------------------------------------- what the app shows
+
+
+def test_display_image_is_turned_by_exif_and_fits_the_box(tmp_path):
+    im = Image.new("RGB", (400, 200), "white")
+    im.paste((255, 0, 0), (0, 0, 200, 200))  # red on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 clockwise to display
+    path = tmp_path / "turned.jpg"
+    path.write_bytes(encode(im, "JPEG", exif=exif))
+    shown = decode.display_image(path, (100, 100))
+    assert shown.size == (50, 100) and shown.mode == "RGB"
+    top = shown.getpixel((25, 3))
+    assert top[0] > 200 and top[1] < 80  # the red half is on top
+    assert decode.display_image(path).size == (200, 400)  # no box: every pixel
+
+
+def test_display_image_of_a_large_jpeg_is_a_reduced_decode_of_the_right_size(tmp_path):
+    path = tmp_path / "large.jpg"
+    path.write_bytes(encode(Image.new("RGB", (4000, 3000), (30, 30, 200)), "JPEG"))
+    shown = decode.display_image(path, (400, 400))
+    assert shown.size == (400, 300)
+    assert shown.getpixel((200, 150))[2] > 150
+    assert decode.display_image(path, (8000, 8000)).size == (4000, 3000)  # never enlarged
+
+
+def test_display_image_keeps_transparency(tmp_path):
+    path = tmp_path / "clear.png"
+    Image.new("RGBA", (40, 30), (255, 0, 0, 0)).save(path)
+    shown = decode.display_image(path, (20, 20))
+    assert shown.mode == "RGBA" and shown.size == (20, 15) and shown.getpixel((5, 5))[3] == 0
+
+
+@pytest.mark.parametrize("content,words", [
+    (None, "not found"),
+    (b"", "empty"),
+    (b"hello, I am a text file", "not an image"),
+    (encode(Image.new("1", (30_000, 30_000)), "PNG"), "too large"),
+])
+def test_display_image_refuses_with_the_same_reasons(tmp_path, content, words):
+    path = tmp_path / "photo.png"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(decode.DecodeError, match=words):
+        decode.display_image(path, (200, 200))
+
+
+def test_display_image_reads_heic(tmp_path):
+    pytest.importorskip("pillow_heif")
+    path = tmp_path / "phone.heic"
+    Image.new("RGB", (640, 480), (20, 180, 40)).save(path, "HEIF")
+    shown = decode.display_image(path, (320, 320))
+    assert shown.size == (320, 240)
+    r, g, b = shown.getpixel((160, 120))
+    assert g > 150 and r < 60 and b < 80

@@ -14,6 +14,7 @@ from clipdesk.core.library import Library
 from clipdesk.core.vectors import index_path
 
 
+@pytest.mark.allow_log("clipdesk.core.library", "could not save the vector index")
 def test_failed_index_save_keeps_the_previous_file(tmp_path, random_model):
     encoder = models.load(models.ModelSpec.parse(random_model), device="cpu")
     photos = tmp_path / "photos"

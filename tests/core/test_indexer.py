@@ -124,8 +124,8 @@ def test_file_vanishing_between_scan_and_read_is_dropped(tmp_path, encoder):
     photos = make_photos(tmp_path / "photos", 3)
 
     class VanishingIndexer(Indexer):
-        def _sync_tree(self, *args):
-            todo = super()._sync_tree(*args)
+        def _record(self, *args):
+            todo = super()._record(*args)
             photos[1].unlink()  # the user deletes it while the run is starting
             return todo
 

@@ -19,6 +19,7 @@ import pytest
 import tinyclip
 from clipdesk.core import models
 from clipdesk.core.errors import ClipDeskError
+from clipdesk.core.paths import library_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["a red circle", "kids on a beach at sunset", "", "Zürich's café, 猫 🐶!",
@@ -70,7 +71,7 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- agreement
 
 
-@pytest.mark.parametrize("which", ["resnet", "vit"])
+@pytest.mark.parametrize("which", ["resnet", pytest.param("vit", marks=pytest.mark.slow)])
 def test_export_gives_torch_embeddings(which, random_model, vit_model):
     spec = models.ModelSpec.parse(random_model if which == "resnet" else vit_model)
     onnx = models.load(spec, device="cpu")
@@ -300,14 +301,19 @@ BAD = {
 def test_bad_model_files_are_one_line_and_leave_the_library(kind, cli, immich_model, tmp_path,
                                                             shapes_folder):
     """The library's own model folder is damaged after indexing: every command that needs
-    the model says what is wrong in one line, exits 2, and changes nothing."""
+    the model says what is wrong in one line, exits 2, and changes nothing (a photo added
+    since is not recorded either: the model opens before the library is written)."""
     folder = tmp_path / "model"
     shutil.copytree(immich_model.removeprefix("local-dir:"), folder)
-    assert cli("index", shapes_folder, "--model", f"local-dir:{folder}").code == 0
-    library = tmp_path / "library"
+    photos = tmp_path / "photos"
+    shutil.copytree(shapes_folder, photos)
+    assert cli("index", photos, "--model", f"local-dir:{folder}").code == 0
+    library = library_dir()
     before = _library_state(library)
     _break(kind, folder, tmp_path)
-    for args in (["index"], ["search", "a dog"], ["tags", shapes_folder / "red-circle-0.jpg"]):
+    tinyclip.draw_shape("red", "square", np.random.default_rng(1), size=(120, 90)).save(
+        photos / "new-since.jpg")
+    for args in (["index"], ["search", "a dog"], ["tags", photos / "red-circle-0.jpg"]):
         res = cli(*args)
         errors = [line for line in res.err.splitlines() if line.startswith("clipdesk: error:")]
         assert res.code == 2 and len(errors) == 1, (args, res.err)
@@ -320,9 +326,14 @@ def test_a_damaged_image_tower_stops_indexing_but_not_searching(cli, immich_mode
                                                                shapes_folder):
     folder = tmp_path / "model"
     shutil.copytree(immich_model.removeprefix("local-dir:"), folder)
-    assert cli("index", shapes_folder, "--model", f"local-dir:{folder}").code == 0
+    photos = tmp_path / "photos"
+    shutil.copytree(shapes_folder, photos)
+    assert cli("index", photos, "--model", f"local-dir:{folder}").code == 0
     visual = folder / "visual" / "model.onnx"
     visual.write_bytes(visual.read_bytes()[:1000])
+    assert cli("index").code == 0  # nothing new: the image tower is not even opened
+    tinyclip.draw_shape("red", "square", np.random.default_rng(1), size=(120, 90)).save(
+        photos / "new-since.jpg")
     res = cli("index")
     assert res.code == 2 and "damaged or incomplete" in res.err
     assert len(cli("search", "a red circle", "--json").json()) == 20  # the text tower is fine
@@ -382,7 +393,7 @@ def test_an_open_clip_model_not_yet_exported_needs_torch_and_says_so(tmp_path, s
     monkeypatch.setenv("CLIPDESK_ONNX_CACHE", str(tmp_path / "empty-cache"))
     res = _no_torch("index", shapes_folder, "--model", f"local-dir:{folder}")
     assert res.returncode == 2 and "needs torch" in res.stderr and "Traceback" not in res.stderr
-    state = _library_state(tmp_path / "library")
+    state = _library_state(library_dir())
     assert not state or state[:2] == ([], [])  # no photo, no model recorded
 
 

@@ -51,6 +51,7 @@ def damage(path, how):
         path.write_bytes(b"GARBAGE" * 500)
 
 
+@pytest.mark.allow_log("clipdesk.core.vectors", "rebuilding it")
 @pytest.mark.parametrize("how", ["deleted", "truncated", "zeroed", "garbage"])
 def test_damaged_index_is_rebuilt_without_clip(library, encoder, how):
     query = next((library.parent / "photos").glob("3.png"))
@@ -65,6 +66,7 @@ def test_damaged_index_is_rebuilt_without_clip(library, encoder, how):
     assert len(lib.vectors(lib.model_row(spec))) == len(tinyclip.CLASSES)
 
 
+@pytest.mark.allow_log("clipdesk.core.vectors", "not the one last saved; rebuilding it")
 def test_stale_index_behind_the_catalog_is_rebuilt(library, encoder, tmp_path):
     """An index saved before the catalog changed (a crash between the two) is not trusted."""
     spec = encoder.spec

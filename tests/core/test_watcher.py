@@ -180,6 +180,7 @@ def test_half_written_file_waits_until_it_is_complete(live):
     wait_until(lambda: lw.status(target) == "ok", what="the completed photo")
 
 
+@pytest.mark.slow
 def test_burst_of_2000_files_is_indexed_once_each(live, encoder):
     lw, root = live
     rng = np.random.default_rng(0)
@@ -199,6 +200,7 @@ def test_burst_of_2000_files_is_indexed_once_each(live, encoder):
     assert len(lw.library.vectors(lw.library.model_row(encoder.spec))) == 2000
 
 
+@pytest.mark.allow_log("clipdesk.core.watcher", r"is not available \(offline\); its photos are kept")
 def test_root_unplugged_and_back_keeps_photos_without_re_embedding(live, encoder):
     lw, root = live
     p = photo(root / "keep.jpg", seed=7)
@@ -234,6 +236,7 @@ def test_changes_while_nothing_ran_are_reconciled_at_start(tmp_path, encoder):
         lw.stop()
 
 
+@pytest.mark.allow_log("clipdesk.core.watcher", "limit on watched folders is reached")
 def test_polling_fallback_when_the_watch_limit_is_reached(tmp_path, encoder):
     class LimitedWatcher(Watcher):
         def _schedule_native(self, root):

@@ -28,9 +28,9 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(autouse=True)
-def ui_paths(tmp_path, monkeypatch, isolated_paths):
-    """Settings in tmp_path (ours and any default QSettings), Qt's standard paths in test mode."""
-    monkeypatch.setenv("CLIPDESK_CONFIG_DIR", str(tmp_path / "config"))
+def ui_paths(tmp_path, isolated_paths):
+    """Any default QSettings in tmp_path too (ours are there by ``isolated_paths``), Qt's
+    standard paths in test mode."""
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
             QSettings.setPath(fmt, scope, str(tmp_path / "qsettings"))

@@ -5,14 +5,18 @@ settings persist; a PySide6 that corrupts reference counts is refused up front."
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
+from clipdesk.core.paths import config_dir, log_dir
+from clipdesk.logs import new_crash_report
 from clipdesk.ui import app as app_mod
 from clipdesk.ui.crash import CrashHandler, previous_error
 from clipdesk.ui.icon import SVG
@@ -92,6 +96,7 @@ def test_a_second_launch_brings_the_running_window_to_the_front(qtbot, tmp_path)
     stale.close()
 
 
+@pytest.mark.allow_log("clipdesk.crash", "unexpected error: ValueError: something broke")
 def test_unexpected_errors_are_logged_and_shown_with_the_log_path(qtbot, tmp_path):
     import logging
 
@@ -149,7 +154,7 @@ def test_the_running_app_routes_exceptions_to_the_crash_dialog(tmp_path):
                          text=True, cwd=ROOT, timeout=60, env=env)
     assert res.returncode == 0, res.stderr
     assert "DIALOG True" in res.stdout
-    log = Path(os.environ["CLIPDESK_LOG_DIR"]) / "clipdesk.log"
+    log = log_dir() / "clipdesk.log"
     assert str(log) in res.stdout
     assert "boom in a slot" in log.read_text()
 
@@ -167,7 +172,7 @@ def test_settings_persist_in_the_redirected_config_folder(qtbot, tmp_path, rando
     dialog.thumb_combo.setCurrentIndex(dialog.thumb_combo.findData(224))
     dialog.accept()
     settings.save()
-    assert (Path(os.environ["CLIPDESK_CONFIG_DIR"]) / "clipdesk.ini").is_file()
+    assert (config_dir() / "clipdesk.ini").is_file()
     again = Settings.load()
     assert (again.model, again.device, again.workers, again.thumb_size) == (
         random_model, "cpu", 3, 224)
@@ -212,3 +217,112 @@ def test_instance_keys_differ_per_library(tmp_path):
     a = app_mod.instance_key(tmp_path / "one")
     b = app_mod.instance_key(tmp_path / "two")
     assert a != b and a.startswith("clipdesk-")
+
+
+# ---------------------------------------------------------------------------- process plumbing
+
+
+def wait_for_log(text: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    log = log_dir() / "clipdesk.log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.is_file() and text in log.read_text():
+            return
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} never logged")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_close_the_running_app_cleanly(tmp_path, sig):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("CLIPDESK_STARTUP_PROBE", None)
+    proc = subprocess.Popen([sys.executable, "-m", "clipdesk", "--library", str(tmp_path / "lib")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=env)
+    try:
+        wait_for_log("window shown", proc)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert f"{sig.name}: closing the window" in (log_dir() / "clipdesk.log").read_text()
+
+
+@pytest.mark.parametrize("wakeup_fd", [True, False], ids=["wakeup-fd", "fallback-timer"])
+def test_signals_wake_the_event_loop_without_polling(qtbot, monkeypatch, wakeup_fd):
+    """A signal is handled while Qt's event loop runs only C++: woken by the wakeup socket, with
+    no timer to let Python in; or, where that is not possible (Windows), by the timer."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from clipdesk.ui.interrupt import InterruptHandler
+
+    if not wakeup_fd:
+        monkeypatch.setattr(InterruptHandler, "_wake_on_socket", lambda self: False)
+    loop = QEventLoop()
+    closed: list[float] = []
+    handler = InterruptHandler(lambda: (closed.append(time.monotonic()), loop.quit()))
+    before = signal.getsignal(signal.SIGTERM)
+    assert handler.activate()
+    try:
+        assert handler.polling is not wakeup_fd
+        QTimer.singleShot(10_000, loop.quit)  # a safety net, not the wake-up
+        sent = time.monotonic()
+        os.kill(os.getpid(), signal.SIGTERM)
+        loop.exec()
+    finally:
+        handler.deactivate()
+    assert closed and closed[0] - sent < 2
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.slow
+def test_a_crash_last_time_is_offered_at_the_next_launch(tmp_path):
+    folder = log_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "crash.log").write_text("Fatal Python error: Segmentation fault\n\n"
+                                      'Current thread 0x1 (most recent call first):\n'
+                                      '  File "shiboken.py", line 1 in paint\n')
+    code = (
+        "import sys\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "import clipdesk.ui.mainwindow as mw\n"
+        "orig = mw.MainWindow.__init__\n"
+        "def init(self, *a, **k):\n"
+        "    orig(self, *a, **k)\n"
+        "    def check():\n"
+        "        box = [w for w in QApplication.topLevelWidgets() if w.isVisible() and\n"
+        "               w.windowTitle().startswith('ClipDesk: it stopped unexpectedly')]\n"
+        "        print('CRASH', box[0].detailedText() if box else None, flush=True)\n"
+        "        self.close()\n"
+        "    QTimer.singleShot(500, check)\n"
+        "mw.MainWindow.__init__ = init\n"
+        "from clipdesk.cli import main\n"
+        "sys.exit(main(['--library', sys.argv[1]]))\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("CLIPDESK_STARTUP_PROBE", None)
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "lib")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "CRASH Fatal Python error: Segmentation fault" in res.stdout
+    assert "in paint" in res.stdout
+    assert new_crash_report(folder) is None  # offered once: the next launch says nothing
+
+
+@pytest.mark.allow_log("qt", "a warning from Qt")
+def test_qt_warnings_go_to_the_log(qtbot, caplog):
+    from PySide6.QtCore import qInstallMessageHandler, qWarning
+
+    previous = qInstallMessageHandler(app_mod._qt_message)
+    try:
+        qWarning("a warning from Qt")
+    finally:
+        qInstallMessageHandler(previous)
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("qt", "WARNING", "a warning from Qt")]

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -85,6 +86,7 @@ def test_first_run_welcome_then_a_dropped_folder_indexes_to_the_end(qtbot, open_
     assert photo_class(shown_paths(window, 1)[0]) == "green-square"
 
 
+@pytest.mark.slow
 def test_status_bar_shows_rate_eta_and_pause_resume_keeps_work(qtbot, open_window, tmp_path,
                                                                random_model):
     photos = tmp_path / "photos"
@@ -121,6 +123,7 @@ def test_status_bar_shows_rate_eta_and_pause_resume_keeps_work(qtbot, open_windo
     assert not status.isVisible()
 
 
+@pytest.mark.slow
 def test_closing_while_indexing_keeps_finished_work_and_the_next_launch_resumes(
         qtbot, open_window, tmp_path, random_model):
     photos = tmp_path / "photos"

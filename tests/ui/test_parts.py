@@ -49,7 +49,7 @@ def test_loader_serves_the_newest_request_first(qtbot, tmp_path):
     order: list[str] = []
     loader.ready.connect(order.extend)
     for i, path in enumerate(paths):
-        loader.request(f"k{i}", (path,))
+        loader.request(f"k{i}", path)
     gate.set()
     qtbot.waitUntil(lambda: len(order) == 5)
     assert order == ["k4", "k3", "k2", "k1", "k0"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QElapsedTimer, QObject, QTimer
 from test_library import make_photos
 from uihelpers import type_query, wait_ready
@@ -46,6 +47,7 @@ class StallMeter(QObject):
         self.ticks += 1
 
 
+@pytest.mark.slow
 def test_no_stall_while_a_library_indexes(qtbot, open_window, tmp_path, random_model):
     photos = tmp_path / "photos"
     make_photos(photos, 200, size=(2000, 1500))
@@ -65,6 +67,7 @@ def test_no_stall_while_a_library_indexes(qtbot, open_window, tmp_path, random_m
     assert worst < STALL_LIMIT_MS
 
 
+@pytest.mark.slow
 def test_no_stall_while_scrolling_through_100000_results(qtbot, open_window, library_copy):
     window = open_window(library_copy)
     wait_ready(qtbot, window)

@@ -22,9 +22,9 @@ time.sleep(600)
 def test_app_searches_while_another_process_updates_then_takes_over(
         qtbot, open_window, library_copy, monkeypatch):
     from clipdesk.core import writerlock
-    from clipdesk.ui import engine as engine_module
+    from clipdesk.ui import librarywriter
 
-    monkeypatch.setattr(engine_module, "CLAIM_EVERY_MS", 300)
+    monkeypatch.setattr(librarywriter, "CLAIM_EVERY_MS", 300)
     other = subprocess.Popen([sys.executable, "-c", HOLD, str(library_copy)],
                              stdout=subprocess.PIPE, text=True)
     try:

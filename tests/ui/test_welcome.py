@@ -110,6 +110,7 @@ def test_a_missing_model_offers_download_and_explains_offline_use(qtbot, open_wi
     assert "not downloaded" in window.model_label.text()
 
 
+@pytest.mark.slow
 def test_download_with_progress_then_the_model_is_ready(qtbot, open_window, tmp_path, hub):
     window = open_window(tmp_path / "lib", model=f"hf-hub:{REPO}")
     qtbot.waitUntil(lambda: window.engine.model_state is ModelState.MISSING, timeout=30_000)

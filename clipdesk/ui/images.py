@@ -1,0 +1,58 @@
+"""Photos as QImages, decoded by ClipDesk's own decoder (``core.decode.display_image``).
+
+Everything the app shows from a photo file goes through here: the preview, Copy image, "like
+this" chips, and the grid when a photo has no thumbnail. Qt's image readers lack formats that
+ClipDesk indexes (HEIC and AVIF, with pillow-heif) and would use a second set of rules for
+orientation and oversized images. Only the JPEG thumbnails ClipDesk writes itself are read by
+Qt (``thumbnails.read_thumbnail``): that is the grid's fast path.
+
+Call these in a worker thread; they return a ``QImage`` and the GUI thread makes the pixmap.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QImage
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+
+def to_qimage(image: Image.Image) -> QImage:
+    """A PIL image (RGB or RGBA; others are converted) as a QImage that owns its pixels, in the
+    formats Qt paints fastest, so that making the pixmap on the GUI thread is a plain copy."""
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    alpha = image.mode == "RGBA"
+    data = image.tobytes()
+    wrapped = QImage(data, image.width, image.height, image.width * (4 if alpha else 3),
+                     QImage.Format.Format_RGBA8888 if alpha else QImage.Format.Format_RGB888)
+    # a conversion to another format always allocates: the result no longer points at ``data``
+    return wrapped.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied if alpha
+                                   else QImage.Format.Format_RGB32)
+
+
+def load_photo(path: str, fit: QSize | None = None) -> QImage:
+    """The photo at ``path``, turned by EXIF and scaled down to fit in ``fit``. Raises
+    ``DecodeError`` with a reason the user can read (not found, too large, damaged...)."""
+    from clipdesk.core import decode  # Pillow loads on first use, not at the app's start
+
+    box = (max(1, fit.width()), max(1, fit.height())) if fit is not None and fit.isValid() else None
+    return to_qimage(decode.display_image(path, box))
+
+
+def read_photo(path: str, fit: QSize | None = None) -> QImage:
+    """``load_photo``, or a null QImage when the photo cannot be shown (the reason is logged):
+    for the grid and the chips, which show a placeholder instead."""
+    from clipdesk.core.decode import DecodeError
+
+    try:
+        return load_photo(path, fit)
+    except DecodeError as exc:
+        log.info("cannot show %s: %s", path, exc)
+        return QImage()

@@ -1,0 +1,260 @@
+"""Searching: the ``Searcher`` and which model answers, one query at a time on the ``search``
+pool, and tags.
+
+Each query is a generation: only the newest one's answer is shown. One query runs at a time;
+while it runs, the newest query typed waits in its place (the ones typed in between never
+run). A query typed before there is a searcher, or one that needs the model while it is
+still loading, is kept and runs as soon as the engine hands over a searcher that can answer.
+
+Jobs get the searcher and the values they need as arguments and return plain data; the
+label vectors for tags are cached here, on the GUI thread, from what the tags job returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from clipdesk.core.query import Query
+from clipdesk.ui.answers import ModelNotReady, ModelState, ResultSet, SearchAnswer
+from clipdesk.ui.settings import Settings
+from clipdesk.ui.workers import Generations, JobError, Pool, Worker
+
+if TYPE_CHECKING:
+    from clipdesk.core.catalog import ModelRow
+    from clipdesk.core.library import Library
+    from clipdesk.core.models import Encoder
+    from clipdesk.core.search import Searcher
+
+log = logging.getLogger(__name__)
+
+TAGS_SHOWN = 5
+
+
+@dataclass
+class Tags:
+    """What the tags job returns: the ranked labels, and the label set with its vectors for
+    the model that ranked them (the GUI thread caches those per model)."""
+
+    path: str
+    ranked: list[tuple[str, float]]
+    model: str
+    labels: list[str]
+    vectors: Any  # np.ndarray (len(labels), dim)
+
+
+def waiting_reason(model_state: ModelState, model_message: str, library: Library | None) -> str:
+    """Why a query cannot be answered yet, for the user."""
+    if model_state in (ModelState.MISSING, ModelState.FAILED):
+        return "Searching needs the model: " + model_message
+    if library is None:
+        return "Opening the library…"
+    if not library.catalog.roots():
+        return "Add a folder of photos to search them."
+    return "Loading the model… your search runs as soon as it is ready."
+
+
+def encoder_for_search(encoder: Encoder | None) -> Callable[[], Encoder]:
+    """The searcher's encoder factory: ``encoder``, or ModelNotReady while there is none (a
+    query that needs no model, "like this" photos of the library, still runs)."""
+
+    def get() -> Encoder:
+        if encoder is None:
+            raise ModelNotReady()
+        return encoder
+
+    return get
+
+
+def search_job(worker: Worker, searcher: Searcher, query: Query, n: int) -> SearchAnswer:
+    start = time.perf_counter()
+    vector = searcher.query_vector([query.text] if query.text else [], list(query.images),
+                                   list(query.negatives))
+    worker.check()
+    hits = searcher.search(vector, n, exclude=set(query.exclude))
+    return SearchAnswer(worker.generation, query, ResultSet.from_hits(hits),
+                        time.perf_counter() - start,
+                        searcher.model.spec)
+
+
+def tags_job(worker: Worker, searcher: Searcher, path: str, n: int,
+             cached: tuple[list[str], Any] | None) -> Tags:
+    """Rank labels for the photo at ``path``; the label vectors come from ``cached`` when the
+    GUI thread has them for this model, else from the catalog (computed on a miss)."""
+    from clipdesk.core import tags
+
+    if cached is None:
+        labels = tags.label_set(searcher.catalog)
+        vectors = tags.label_vectors(searcher.catalog, searcher.model,
+                                     lambda: searcher.encoder, labels)
+    else:
+        labels, vectors = cached
+    ranked = tags.rank(searcher.image_vector(Path(path)), labels, vectors, n)
+    return Tags(path, ranked, searcher.model.spec, labels, vectors)
+
+
+class SearchController(QObject):
+    """Owns the searcher, the query generations and the label-vector cache."""
+
+    answered = Signal(object)  # SearchAnswer of the current generation
+    waiting = Signal(str)  # why the current query is not answered yet
+    failed = Signal(str)
+    tagsReady = Signal(str, object)  # path, [(label, share)]
+    message = Signal(str)
+    unexpectedError = Signal(object)  # JobError
+
+    def __init__(self, pool: Pool, settings: Settings, gens: Generations | None = None,
+                 waiting_reason: Callable[[], str] | None = None,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.pool = pool
+        self.settings = settings
+        self.gens = gens or Generations()
+        # why a query cannot run yet: the engine knows (the model's state, the library)
+        self.waiting_reason = waiting_reason or (
+            lambda: "Loading the model… your search runs as soon as it is ready.")
+        self.searcher: Searcher | None = None
+        self.search_spec: str | None = None  # the model answering searches (may lag the model's)
+        self._pending: Query | None = None  # asked, not answered yet
+        self._last: Query | None = None  # the query on screen: refreshed when photos change
+        self._running: Worker | None = None
+        self._queued: tuple[int, Query] | None = None
+        self._label_vectors: dict[str, tuple[list[str], Any]] = {}
+
+    # ================================================================ the searcher
+
+    def use(self, library: Library, row: ModelRow, encoder: Encoder | None = None) -> None:
+        """Answer with the model ``row`` from now on (``encoder`` None: not loaded yet)."""
+        from clipdesk.core.search import Searcher
+
+        self.searcher = Searcher(library, row, encoder_for_search(encoder))
+        self.search_spec = row.spec
+
+    def model_ready(self, library: Library, row: ModelRow, encoder: Encoder,
+                    complete: bool) -> None:
+        """The model ``row`` is loaded and its index open. It answers now unless another
+        model does and this one's index is not complete yet: then the other keeps answering
+        until it is (``index_complete``)."""
+        if self.searcher is None or self.search_spec == row.spec or complete:
+            self.use(library, row, encoder)
+
+    def index_complete(self, library: Library, row: ModelRow, encoder: Encoder) -> None:
+        """An index run for ``row`` finished: if another model answered, this one does now."""
+        if row.spec == self.search_spec:
+            return
+        self.use(library, row, encoder)
+        self.message.emit(f"Now searching with {encoder.spec.text}.")
+        self.keep_current()
+
+    def keep_current(self) -> None:
+        """The photos changed: the query on screen is to be asked again (``run_pending``)."""
+        if self._pending is None and self._last is not None:
+            self._pending = self._last
+
+    def needs_model(self, why: str) -> None:
+        """The model cannot be loaded: a query waiting for it says why."""
+        if self._pending is not None and self.searcher is None:
+            self.waiting.emit("Searching needs the model: " + why)
+
+    # ================================================================ searching
+
+    def search(self, query: Query) -> int:
+        """Answer ``query`` in the background; returns its generation. Only the newest
+        generation's answer is emitted."""
+        gen = self.gens.next("search")
+        self._last = None if query.empty else query
+        if query.empty:
+            self._pending = None
+            self._queued = None
+            return gen
+        self._pending = query
+        if self.searcher is None:
+            self.waiting.emit(self.waiting_reason())
+            return gen
+        if self._running is not None:  # one at a time; the newest waits its turn
+            self._queued = (gen, query)
+            return gen
+        self._start(gen, query)
+        return gen
+
+    def run_pending(self) -> None:
+        """Ask the query that is still unanswered (or to be refreshed), if it can run now."""
+        if self._pending is not None and self.searcher is not None:
+            self.search(self._pending)
+
+    def _start(self, gen: int, query: Query) -> None:
+        worker = Worker(search_job, self.searcher, query, self.settings.max_results,
+                        generation=gen, name="search")
+        worker.signals.result.connect(self._on_result)
+        worker.signals.error.connect(self._on_error)
+        worker.signals.finished.connect(self._on_finished)
+        self._running = worker
+        self.pool.start(worker)
+
+    @Slot(int, object)
+    def _on_result(self, gen: int, answer: SearchAnswer) -> None:
+        if self.gens.is_current("search", gen):
+            self._pending = None
+            self.answered.emit(answer)
+
+    @Slot(int, object)
+    def _on_error(self, gen: int, error: JobError) -> None:
+        from clipdesk.core.errors import ClipDeskError
+
+        if not self.gens.is_current("search", gen):
+            return
+        if isinstance(error.exc, ModelNotReady):
+            self.waiting.emit(self.waiting_reason())  # kept; runs when the model is ready
+        elif isinstance(error.exc, ClipDeskError):
+            self._pending = None
+            self.failed.emit(str(error))
+        else:
+            self._pending = None
+            log.error("search failed:\n%s", error.traceback)
+            self.failed.emit(f"the search failed: {error}")
+            self.unexpectedError.emit(error)
+
+    @Slot(int)
+    def _on_finished(self, _gen: int) -> None:
+        self._running = None
+        if self._queued is not None:
+            gen, query = self._queued
+            self._queued = None
+            if self.gens.is_current("search", gen) and self.searcher is not None:
+                self._start(gen, query)
+
+    # ================================================================ tags
+
+    def tags(self, path: str, n: int = TAGS_SHOWN) -> None:
+        """Rank labels for a photo; answers with ``tagsReady(path, ranked)``."""
+        if self.searcher is None:
+            self.message.emit("Tags need the model, which is not ready yet.")
+            return
+        cached = self._label_vectors.get(self.searcher.model.spec)
+        worker = Worker(tags_job, self.searcher, path, n, cached, name="tags")
+        worker.signals.result.connect(self._on_tags)
+        worker.signals.error.connect(self._on_tags_error)
+        self.pool.start(worker)
+
+    @Slot(int, object)
+    def _on_tags(self, _gen: int, tags: Tags) -> None:
+        self._label_vectors.setdefault(tags.model, (tags.labels, tags.vectors))
+        self.tagsReady.emit(tags.path, tags.ranked)
+
+    @Slot(int, object)
+    def _on_tags_error(self, _gen: int, error: JobError) -> None:
+        from clipdesk.core.errors import ClipDeskError
+
+        if isinstance(error.exc, ModelNotReady):
+            self.message.emit("Tags need the model, which is still loading.")
+        elif isinstance(error.exc, ClipDeskError):
+            self.message.emit(str(error))
+        else:
+            log.error("tags failed:\n%s", error.traceback)
+            self.unexpectedError.emit(error)
