@@ -112,6 +112,14 @@ def test_scrolling_100000_results_with_cold_thumbnails(qtbot, open_window, tmp_p
     assert open_cpu < CPU_LIMIT_MS and cpu < CPU_LIMIT_MS
     assert open_late < WALL_LIMIT_MS and late < WALL_LIMIT_MS
 
+    meter.start()
+    window.sort_combo.setCurrentIndex(1)  # re-sort 100,000 by date, then cut by score
+    window.cutoff_slider.setValue(50)
+    qtbot.wait(300)
+    resort_late, resort_cpu, _ = meter.stop()
+    assert 0 < window.model.rowCount() < ROWS
+    assert resort_cpu < CPU_LIMIT_MS and resort_late < WALL_LIMIT_MS
+
 
 def test_a_thumbnail_that_arrives_repaints_its_tile(qtbot, open_window, tmp_path):
     thumbs = tmp_path / "thumbs"
