@@ -221,10 +221,11 @@ def check_shared_index(library: Path, model: Path) -> str:
     from clipdesk.core.catalog import Catalog
 
     spec = models.ModelSpec.parse(f"local-dir:{model}")
-    files = models.locate(spec, download=False)
-    info_path = export.cached_export_dir(spec, files.weights) / "clipdesk_export.json"
+    onnx = models.onnx_model(spec, download=False)  # the export, made now if not cached
+    info_path = onnx.root / export.EXPORT_INFO if hasattr(export, "EXPORT_INFO") else \
+        onnx.root / "clipdesk_export.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-    onnx_identity = info.get("identity") or f"{spec.text} (onnx)"
+    onnx_identity = onnx.identity
     catalog = Catalog(library)
     try:
         rows = catalog.db.execute("SELECT spec FROM models").fetchall()
