@@ -217,13 +217,12 @@ def make_library(folder: Path, photos: Path, model: Path) -> Path:
 def check_shared_index(library: Path, model: Path) -> str:
     """The ONNX export and the torch model must be one model in the catalog: say which row
     each runtime would search, and stop if they differ."""
-    from clipdesk.core import export, models
+    from clipdesk.core import models
     from clipdesk.core.catalog import Catalog
 
     spec = models.ModelSpec.parse(f"local-dir:{model}")
     onnx = models.onnx_model(spec, download=False)  # the export, made now if not cached
-    info_path = onnx.root / export.EXPORT_INFO if hasattr(export, "EXPORT_INFO") else \
-        onnx.root / "clipdesk_export.json"
+    info_path = onnx.root / "clipdesk_export.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     onnx_identity = onnx.identity
     catalog = Catalog(library)

@@ -191,3 +191,16 @@ def immich_layout(open_clip_dir: Path, folder: Path) -> Path:
                           str(folder / "textual" / "model.onnx"), input_names=["text"],
                           output_names=["embedding"], opset_version=17, dynamo=False)
     return folder
+
+
+def photo_folder(folder: Path, n: int, seed: int = 0, prefix: str = "p") -> list[Path]:
+    """``n`` JPEG photos of the shape classes in turn, 320x240, named PREFIX{seed}-{i}.jpg."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        color, shape = CLASSES[i % len(CLASSES)]
+        path = folder / f"{prefix}{seed}-{i}.jpg"
+        draw_shape(color, shape, rng, size=(320, 240)).save(path, quality=90)
+        out.append(path)
+    return out

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+from notorch import BLOCK_TORCH
 
 from clipdesk.core.errors import ClipDeskError, UnsafeCheckpoint
 from clipdesk.core.models import CONFIG_NAME, WEIGHT_NAMES, ModelSpec, load, save_local_dir
@@ -499,16 +500,7 @@ def test_weights_only_pickle_checkpoint_loads(tiny, tmp_path):
 
 # --------------------------------------------------------------------------- ONNX layout on the Hub
 
-NO_TORCH = """
-import importlib.abc, sys
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchvision", "open_clip"):
-            raise ImportError(f"{name} is not installed (test)")
-sys.meta_path.insert(0, NoTorch())
-"""
-
-LOAD_ONNX = NO_TORCH + """
+LOAD_ONNX = BLOCK_TORCH + """
 import sys
 from clipdesk.core.models import DEFAULT_SPEC, ModelSpec, is_cached, load
 def run(text):

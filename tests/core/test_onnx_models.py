@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from notorch import BLOCK_TORCH
 
 import tinyclip
 from clipdesk.core import models
@@ -341,13 +342,7 @@ def test_a_damaged_image_tower_stops_indexing_but_not_searching(cli, immich_mode
 
 # --------------------------------------------------------------------------- without torch
 
-NO_TORCH = """
-import importlib.abc, sys
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchvision", "open_clip"):
-            raise ImportError(f"{name} is not installed (test)")
-sys.meta_path.insert(0, NoTorch())
+NO_TORCH = BLOCK_TORCH + """
 from clipdesk.cli import main
 code = main(sys.argv[1:])
 assert not [m for m in sys.modules if m.split(".")[0] in ("torch", "open_clip")], "torch loaded"

@@ -7,7 +7,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -25,15 +24,7 @@ def encoder(random_model):
 
 
 def make_photos(folder: Path, n: int, seed: int = 0) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        color, shape = tinyclip.CLASSES[i % len(tinyclip.CLASSES)]
-        path = folder / f"t{seed}-{i}.jpg"
-        tinyclip.draw_shape(color, shape, rng, size=(320, 240)).save(path, quality=90)
-        out.append(path)
-    return out
+    return tinyclip.photo_folder(folder, n, seed, prefix="t")
 
 
 def index(library_dir: Path, encoder, folders=None) -> Library:
