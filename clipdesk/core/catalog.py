@@ -191,7 +191,9 @@ class Catalog:
                 continue
         raise LibraryError(f"cannot open the library catalog {self.path}: its folder is read-only")
 
-    def _write_failed(self, exc: sqlite3.Error) -> LibraryError:
+    def _write_failed(self, exc: sqlite3.Error) -> Exception:
+        """A write the disk refused, as one line for the user; any other error (a bug, say
+        "no such table") stays what it is, so it is logged with its traceback."""
         text = str(exc)
         if self.read_only or "readonly" in text:
             why = "the library folder is read-only"
@@ -199,8 +201,10 @@ class Catalog:
             why = "the disk is full"
         elif "I/O" in text:
             why = f"the disk refused the write ({text}): is it full, or failing?"
+        elif "unable to open" in text:
+            why = f"the library's files cannot be opened for writing ({text})"
         else:
-            why = text
+            return exc
         return LibraryError(f"could not save to the library {self.folder}: {why}. Nothing was "
                             f"lost; fix that and run again to continue.")
 
@@ -217,9 +221,9 @@ class Catalog:
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc):
+            if "locked" in str(exc) or (err := self._write_failed(exc)) is exc:
                 raise
-            raise self._write_failed(exc) from exc
+            raise err from exc
         try:
             yield db
             if changes_vectors:
@@ -231,7 +235,9 @@ class Catalog:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             if isinstance(exc, sqlite3.OperationalError):  # disk full, I/O: nothing half-written
-                raise self._write_failed(exc) from exc
+                err = self._write_failed(exc)
+                if err is not exc:
+                    raise err from exc
             raise
 
     def _migrate(self) -> None:
@@ -290,6 +296,8 @@ class Catalog:
 
     def remove_root(self, folder: Path) -> list[int]:
         """Forget a root and its photos' rows; returns the removed file ids."""
+        if all(path != Path(folder) for _, path in self.roots()):
+            return []  # not a root: nothing changes (and the index stays current)
         with self.write() as db:
             row = db.execute("SELECT id FROM roots WHERE path = ?", (str(folder),)).fetchone()
             if row is None:

@@ -150,11 +150,28 @@ def test_a_failing_statement_rolls_back_the_statements_before_it(catalog):
     assert catalog.labels() == ["dup"] and catalog.version == v0
 
 
-def test_an_operational_error_becomes_a_library_error_and_nothing_is_written(catalog):
-    with pytest.raises(LibraryError, match="Nothing was lost"), catalog.write() as db:
+def test_a_refused_write_becomes_a_library_error_and_nothing_is_written(catalog):
+    with pytest.raises(LibraryError, match="the disk is full.*Nothing was lost"), \
+            catalog.write() as db:
+        db.execute("INSERT INTO labels VALUES ('half', 0)")
+        raise sqlite3.OperationalError("database or disk is full")  # what SQLite says then
+    assert catalog.labels() == [] and catalog.version == 0
+
+
+def test_a_bug_stays_a_bug_and_nothing_is_written(catalog):
+    """Not every OperationalError is the disk's fault: "no such table" is a bug, and it must
+    reach the log with its traceback, not pass for a full disk."""
+    with pytest.raises(sqlite3.OperationalError, match="no such table"), catalog.write() as db:
         db.execute("INSERT INTO labels VALUES ('half', 0)")
         db.execute("INSERT INTO no_such_table VALUES (1)")
     assert catalog.labels() == [] and catalog.version == 0
+
+
+def test_removing_a_folder_that_is_not_a_root_changes_nothing(catalog, tmp_path):
+    catalog.add_root(tmp_path / "photos")
+    before = catalog.version
+    assert catalog.remove_root(tmp_path / "elsewhere") == []
+    assert catalog.version == before  # the saved vector index stays current
 
 
 def test_only_writes_that_change_vectors_bump_the_version(catalog):
