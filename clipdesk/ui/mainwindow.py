@@ -751,11 +751,9 @@ class MainWindow(QMainWindow):
         self.settings.save()
 
     def open_log_folder(self) -> None:
-        import os
-
         from clipdesk.core.paths import log_dir
 
-        folder = os.environ.get("CLIPDESK_LOG_DIR") or str(log_dir())
+        folder = str(log_dir())
         QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
 
     def show_about(self) -> None:
