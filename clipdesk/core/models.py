@@ -398,34 +398,16 @@ def onnx_model(spec: ModelSpec, download: bool = True, tqdm_class=None) -> OnnxM
     """The spec's model in the ONNX layout: a folder as it is, a Hub repository in that
     layout, Immich's export of an ``ARCH:TAG``, or an export of the open_clip model.
     Raises ModelUnavailable when offline and nothing usable is on this computer."""
-    from clipdesk.core import export
-    from clipdesk.core.onnx_encoder import is_onnx_folder, read_folder
-
     try:
-        if spec.kind == "local-dir":
-            assert spec.path is not None
-            if is_onnx_folder(spec.path):
-                return read_folder(spec.path, spec.identity)
-            return _exported(locate(spec, download=False))
-        if spec.kind == "hf-hub":
-            found = _hub_onnx(spec.repo, spec.identity, download=False)
-            files = _cached_files(spec) if found is None else None
-            if files is not None:
-                return _exported(files)
-            if found is None and download:
-                found = _hub_onnx(spec.repo, spec.identity, True, tqdm_class)
-            return found or _exported(locate(spec, download, tqdm_class))
-        # ARCH:TAG
-        folder = export.cached_export_dir(spec)
-        if (folder / "clipdesk_export.json").is_file():
-            return read_folder(folder, spec.identity)
-        repo = spec.immich_repo
-        found = _hub_onnx(repo, spec.identity, download=False) if repo else None
-        files = _cached_files(spec) if found is None else None
-        if files is not None:
-            return _exported(files)  # weights from before (ClipDesk on torch): no download
-        if found is None and repo and download:
-            found = _hub_onnx(repo, spec.identity, True, tqdm_class)
+        found = model_on_disk(spec)
+        if found is not None:
+            return found
+        files = _cached_files(spec)
+        if files is not None:  # open_clip weights already here (ClipDesk on torch): no download
+            return _exported(files)
+        repo = spec.repo if spec.kind == "hf-hub" else spec.immich_repo
+        if repo and download:
+            found = _hub_onnx(repo, spec.identity, True, tqdm_class)  # None: not that layout
         return found or _exported(locate(spec, download, tqdm_class))
     except ModelUnavailable as exc:
         raise ModelUnavailable(
@@ -433,16 +415,13 @@ def onnx_model(spec: ModelSpec, download: bool = True, tqdm_class=None) -> OnnxM
         ) from exc
 
 
-def is_cached(spec: ModelSpec, form: str = "any") -> bool:
-    """Whether the model can load without the network (``form``: any, onnx or open_clip)."""
-    if form in ("any", "onnx"):
-        try:
-            if model_on_disk(spec) is not None:
-                return True
-        except ClipDeskError:
-            pass
-        if form == "onnx":
-            return False
+def is_cached(spec: ModelSpec) -> bool:
+    """Whether the model can load without the network."""
+    try:
+        if model_on_disk(spec) is not None:
+            return True
+    except ClipDeskError:
+        pass
     try:
         locate(spec, download=False)
         return True
@@ -457,15 +436,15 @@ def model_on_disk(spec: ModelSpec) -> OnnxModel | None:
 
     if spec.kind == "local-dir" and spec.path is not None and is_onnx_folder(spec.path):
         return read_folder(spec.path, spec.identity)
-    repo = spec.repo if spec.kind == "hf-hub" else spec.immich_repo
-    found = _hub_onnx(repo, spec.identity, download=False) if repo else None
-    if found is not None:
-        return found
-    files = _cached_files(spec)
-    folder = _export_folder(files) if files else export.cached_export_dir(spec)
-    if (folder / "clipdesk_export.json").is_file():
+    if spec.kind == "pretrained":  # its export's folder is known without open_clip (or torch)
+        folder = export.cached_export_dir(spec)
+    else:
+        files = _cached_files(spec)
+        folder = _export_folder(files) if files else None
+    if folder is not None and (folder / "clipdesk_export.json").is_file():
         return read_folder(folder, spec.identity)
-    return None
+    repo = spec.repo if spec.kind == "hf-hub" else spec.immich_repo
+    return _hub_onnx(repo, spec.identity, download=False) if repo else None
 
 
 # --------------------------------------------------------------------------- loading
