@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImageReader
+from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtGui import QImageReader
 from PySide6.QtWidgets import QApplication
-from uihelpers import photo_class, shown_paths, type_query, wait_ready
+from uihelpers import drop, photo_class, shown_paths, type_query, wait_ready
 
 import tinyclip
 
@@ -90,17 +90,6 @@ def test_a_heic_photo_without_its_thumbnail_still_shows_in_the_grid(qtbot, open_
     assert 0 < max(pixmap.width(), pixmap.height()) <= loader.size.width()
 
 
-def _drop(window, mime: QMimeData) -> None:
-    pos = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    QApplication.sendEvent(window, QDropEvent(pos, Qt.DropAction.CopyAction, mime,
-                                              Qt.MouseButton.LeftButton,
-                                              Qt.KeyboardModifier.NoModifier))
-
-
 @pytest.mark.parametrize("how", ["drop", "paste"])
 def test_a_heic_file_dropped_or_pasted_searches_like_it(qtbot, open_window, heic_library,
                                                        tmp_path, how):
@@ -111,7 +100,7 @@ def test_a_heic_file_dropped_or_pasted_searches_like_it(qtbot, open_window, heic
     mime.setUrls([QUrl.fromLocalFile(str(outside))])
     with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
         if how == "drop":
-            _drop(window, mime)
+            drop(window, mime)
         else:
             QApplication.clipboard().setMimeData(mime)
             field = window.search_bar.field

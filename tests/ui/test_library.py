@@ -9,10 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
-from uihelpers import photo_class, shown_paths, type_query, wait_ready
+from PySide6.QtCore import QMimeData, Qt, QUrl
+from uihelpers import drop, photo_class, shown_paths, type_query, wait_ready
 
 import tinyclip
 from clipdesk.core.library import Library
@@ -22,14 +20,7 @@ from clipdesk.ui.engine import ModelState
 def drop_urls(window, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    pos = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    QApplication.sendEvent(window, QDropEvent(pos, Qt.DropAction.CopyAction, mime,
-                                              Qt.MouseButton.LeftButton,
-                                              Qt.KeyboardModifier.NoModifier))
+    drop(window, mime)
 
 
 def make_photos(folder: Path, n: int, seed: int = 0, size=(480, 360)) -> list[Path]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QContextMenuEvent, QDragEnterEvent, QDropEvent, QImage, QWheelEvent
+from PySide6.QtGui import QContextMenuEvent, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
-from uihelpers import photo_class, shown_paths, type_query, wait_ready
+from uihelpers import drop, photo_class, shown_paths, type_query, wait_ready
 
 import tinyclip
 
@@ -127,17 +127,6 @@ def test_pasting_an_image_makes_a_like_this_chip_that_combines_with_text(qtbot, 
     assert [photo_class(p) for p in shown_paths(window, 2)] == ["red-circle"] * 2
 
 
-def _drop(window, mime: QMimeData) -> None:
-    pos = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, drop)
-
-
 def test_dropping_an_image_file_searches_like_it(qtbot, open_window, library_copy, tmp_path):
     window = open_window(library_copy)
     wait_ready(qtbot, window)
@@ -146,7 +135,7 @@ def test_dropping_an_image_file_searches_like_it(qtbot, open_window, library_cop
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(outside))])
     with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
-        _drop(window, mime)
+        drop(window, mime)
     assert window.search_bar.chip_for(str(outside)) is not None
     top = [photo_class(p) for p in shown_paths(window, 3)]
     assert top[0] == "blue-circle" and top.count("blue-circle") == 2

@@ -31,3 +31,18 @@ def shown_paths(window, n: int | None = None) -> list[str]:
 
 def photo_class(path: str) -> str:
     return "-".join(Path(path).stem.split("-")[:2])
+
+
+def drop(window, mime) -> None:
+    """Drag ``mime`` onto the middle of the window and drop it, as a file manager would."""
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    pos = QPointF(window.width() / 2, window.height() / 2)
+    buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, buttons, modifiers)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(window, QDropEvent(pos, Qt.DropAction.CopyAction, mime, buttons,
+                                              modifiers))
