@@ -74,10 +74,7 @@ def encoder_for_search(encoder: Encoder | None) -> Callable[[], Encoder]:
 
 def search_job(worker: Worker, searcher: Searcher, query: Query, n: int) -> SearchAnswer:
     start = time.perf_counter()
-    vector = searcher.query_vector([query.text] if query.text else [], list(query.images),
-                                   list(query.negatives))
-    worker.check()
-    hits = searcher.search(vector, n, exclude=set(query.exclude))
+    hits = searcher.answer(query, n)  # the same query language and filters as the CLI
     return SearchAnswer(worker.generation, query, ResultSet.from_hits(hits),
                         time.perf_counter() - start,
                         searcher.model.spec)
