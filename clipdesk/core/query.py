@@ -8,7 +8,7 @@ The query language: free text, ``-word`` / ``-"a phrase"`` / ``-'a phrase'`` neg
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # -word, -"a phrase" or -'a phrase': a negative term; everything else is the positive text.
@@ -46,9 +46,6 @@ class Query:
                          else f"like these {len(self.images)} images")
         parts += [f"not “{n}”" for n in self.negatives]
         return ", ".join(parts)
-
-    def with_filters(self, filters: Filters) -> Query:
-        return replace(self, filters=filters)
 
 
 def parse(text: str, images: tuple[str, ...] | list[str] = (),
