@@ -15,16 +15,21 @@ from pathlib import Path
 _NEGATIVE = re.compile(r"""(?:^|(?<=\s))-(?:"([^"]+)"|'([^']+)'|([^\s"']+))""")
 
 
+MEDIA_KINDS = ("photo", "raw", "video")  # what Filters.media may hold (core.scan.media_kind)
+
+
 @dataclass(frozen=True)
 class Filters:
     folder: Path | None = None
     after: float | None = None  # Unix times, inclusive
     before: float | None = None
     min_score: float | None = None
+    media: str | None = None  # one of MEDIA_KINDS; None keeps every kind
 
     @property
     def active(self) -> bool:
-        return self.folder is not None or self.after is not None or self.before is not None
+        return (self.folder is not None or self.after is not None or self.before is not None
+                or self.media is not None)
 
 
 @dataclass(frozen=True)

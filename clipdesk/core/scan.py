@@ -24,6 +24,12 @@ def has_photo_suffix(name: str) -> bool:
     return suffix in PHOTO_SUFFIXES or (HEIF_AVAILABLE and suffix in HEIF_SUFFIXES)
 
 
+def media_kind(path: str) -> str:
+    """What kind of media a file is, for ``Filters.media``: "photo" for every format indexed
+    today ("raw" and "video" arrive with RAW and video support)."""
+    return "photo"
+
+
 def is_photo_name(name: str) -> bool:
     """A file name ClipDesk indexes: a known image suffix, not hidden, not system litter."""
     if name.startswith((".", "~$")) or name.lower() in LITTER:

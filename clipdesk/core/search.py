@@ -21,6 +21,7 @@ from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
 from clipdesk.core.models import Encoder
 from clipdesk.core.query import Filters, Query
+from clipdesk.core.scan import media_kind
 from clipdesk.core.vectors import EXACT_BELOW
 
 NEGATIVE_WEIGHT = 0.5
@@ -155,6 +156,8 @@ class Searcher:
             if filters.after is not None and when < filters.after:
                 continue
             if filters.before is not None and when > filters.before:
+                continue
+            if filters.media is not None and media_kind(row.path) != filters.media:
                 continue
             out.append(Hit(row.path, float(score), int(key), when, row.hash))
         return out

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from clipdesk.core import query as query_mod
-from clipdesk.core.query import Query
+from clipdesk.core.query import Filters, Query
 
 DEBOUNCE_MS = 300
 CHIP_THUMB = 28
@@ -112,6 +112,7 @@ class SearchBar(QWidget):
         layout.addWidget(self.field, 1)
         self.chips: list[ImageChip] = []
         self._excluded: set[str] = set()
+        self._filters = Filters()
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
@@ -123,7 +124,19 @@ class SearchBar(QWidget):
 
     def query(self) -> Query:
         images = tuple(chip.path for chip in self.chips)
-        return query_mod.parse(self.field.text(), images, tuple(sorted(self._excluded)))
+        return query_mod.parse(self.field.text(), images, tuple(sorted(self._excluded)),
+                               filters=self._filters)
+
+    @property
+    def filters(self) -> Filters:
+        """The folder, date and media filters the query carries (the sidebar's folder, the
+        filter chips)."""
+        return self._filters
+
+    def set_filters(self, filters: Filters, search: bool = True) -> None:
+        self._filters = filters
+        if search:
+            self._emit()
 
     def set_text(self, text: str) -> None:
         self.field.setText(text)
