@@ -29,6 +29,8 @@ Schema (``PRAGMA user_version`` = SCHEMA_VERSION; MIGRATIONS[i] takes version i 
                                              so a renamed or moved photo keeps its embedding
     labels(text PRIMARY KEY, added_at)       tag labels the user added
     text_cache(model_id, text, vector)       cached label/prompt embeddings (float16)
+    albums(id, name UNIQUE COLLATE NOCASE,   smart albums: saved searches, run afresh when
+           query, created_at, updated_at)    opened; query is Query.to_json() (schema 2)
 
 A file is *indexed* for a model when its status is 'ok' and an embedding exists for its
 hash; *pending* when neither indexed nor failed. The usearch keys are ``files.id``.
@@ -47,9 +49,10 @@ from pathlib import Path
 
 import numpy as np
 
-from clipdesk.core.errors import LibraryError
+from clipdesk.core.errors import ClipDeskError, LibraryError
+from clipdesk.core.query import Query
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CATALOG_NAME = "catalog.sqlite3"
 
 MIGRATIONS: list[str] = [
@@ -83,7 +86,28 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (model_id, text)) WITHOUT ROWID;
     INSERT INTO meta VALUES ('version', '0');
     """,
+    # 1 -> 2: smart albums (a name and a saved query; the photos are found when it runs)
+    """
+    CREATE TABLE albums (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        query TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL);
+    """,
 ]
+
+ALBUM_NAME_MAX = 100  # characters
+
+
+def album_name(text: str) -> str:
+    """An album's name as stored: trimmed, one line, not empty. Raises ClipDeskError (a
+    message for the user) otherwise. Names are unique regardless of case."""
+    name = " ".join(str(text).split())
+    if not name:
+        raise ClipDeskError("an album needs a name")
+    if len(name) > ALBUM_NAME_MAX:
+        raise ClipDeskError(f"album names are at most {ALBUM_NAME_MAX} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ClipDeskError("an album name cannot hold control characters")
+    return name
 
 
 @dataclass
@@ -109,6 +133,27 @@ class ModelRow:
     index_version: int
     index_size: int
     index_mtime_ns: int
+
+
+@dataclass(frozen=True)
+class AlbumRow:
+    """A smart album: a name and the query it runs (``Query.to_json`` text)."""
+
+    id: int
+    name: str
+    query_json: str
+    created_at: float
+    updated_at: float
+
+    @property
+    def query(self) -> Query:
+        """The saved query; ClipDeskError when the stored text cannot be read (deleting the
+        album is then the way out, so listing never fails on it)."""
+        try:
+            return Query.from_json(self.query_json)
+        except ValueError as exc:
+            raise ClipDeskError(f"the album “{self.name}” cannot be read ({exc}); delete it "
+                                f"and save the search again") from exc
 
 
 @dataclass
@@ -423,6 +468,18 @@ class Catalog:
                 out[r[0]] = FileRow(*r[:11])
         return out
 
+    def folder_counts(self) -> list[tuple[str, int]]:
+        """(folder, photos directly in it) for every folder that holds photos, failed ones
+        left out (the sidebar's folder tree, ``core.foldertree``). The folder is the path up
+        to its last separator: ``rtrim`` drops the trailing characters that are not one."""
+        sep = os.sep
+        rows = self.db.execute(
+            "SELECT rtrim(path, replace(path, ?, '')) AS folder, COUNT(*) FROM files "
+            "WHERE status != 'failed' GROUP BY folder ORDER BY folder", (sep,)).fetchall()
+        # "/a/b/" -> "/a/b"; "/" and "E:\\" stay as they are
+        return [(folder if folder == sep or folder.endswith(":" + sep) else folder[:-1], n)
+                for folder, n in rows if folder]
+
     # ------------------------------------------------------------------ models & vectors
 
     def model(self, spec: str, dim: int | None = None) -> ModelRow | None:
@@ -512,6 +569,61 @@ class Catalog:
             "SELECT path, reason FROM files WHERE status = 'failed' ORDER BY path"
         ).fetchall()
         return [(p, r or "unknown error") for p, r in rows]
+
+    # ------------------------------------------------------------------ smart albums
+
+    _ALBUM = "SELECT id, name, query, created_at, updated_at FROM albums"
+
+    def albums(self) -> list[AlbumRow]:
+        """Every smart album, by name (case ignored)."""
+        return [AlbumRow(*r) for r in self.db.execute(f"{self._ALBUM} ORDER BY name, id")]
+
+    def album(self, name: str) -> AlbumRow | None:
+        """The album of this name (case ignored, spaces trimmed), or None."""
+        row = self.db.execute(f"{self._ALBUM} WHERE name = ?",
+                              (" ".join(str(name).split()),)).fetchone()
+        return AlbumRow(*row) if row else None
+
+    def _known_album(self, name: str) -> AlbumRow:
+        album = self.album(name)
+        if album is None:
+            raise ClipDeskError(f"no album named “{' '.join(str(name).split())}”")
+        return album
+
+    def save_album(self, name: str, query: Query, replace: bool = False) -> AlbumRow:
+        """Save ``query`` under ``name``. A name in use is an error unless ``replace`` (then
+        the album keeps its id and creation time and takes the new query and spelling)."""
+        name, text, now = album_name(name), query.to_json(), time.time()
+        try:
+            with self.write(changes_vectors=False) as db:
+                replaced = replace and db.execute(
+                    "UPDATE albums SET name = ?, query = ?, updated_at = ? WHERE name = ?",
+                    (name, text, now, name)).rowcount
+                if not replaced:
+                    db.execute("INSERT INTO albums (name, query, created_at, updated_at) "
+                               "VALUES (?, ?, ?, ?)", (name, text, now, now))
+        except sqlite3.IntegrityError as exc:
+            raise ClipDeskError(f"an album named “{self._known_album(name).name}” already "
+                                f"exists") from exc
+        return self._known_album(name)
+
+    def rename_album(self, old: str, new: str) -> AlbumRow:
+        """Rename an album (a change of case alone is a rename too)."""
+        album, new = self._known_album(old), album_name(new)
+        try:
+            with self.write(changes_vectors=False) as db:
+                db.execute("UPDATE albums SET name = ?, updated_at = ? WHERE id = ?",
+                           (new, time.time(), album.id))
+        except sqlite3.IntegrityError as exc:
+            raise ClipDeskError(f"an album named “{self._known_album(new).name}” already "
+                                f"exists") from exc
+        return self._known_album(new)
+
+    def delete_album(self, name: str) -> None:
+        """Forget an album (its photos are not touched: an album is a saved search)."""
+        album = self._known_album(name)
+        with self.write(changes_vectors=False) as db:
+            db.execute("DELETE FROM albums WHERE id = ?", (album.id,))
 
     # ------------------------------------------------------------------ labels & text cache
 

@@ -1,0 +1,80 @@
+"""The library's folders as a tree, for the app's sidebar: each root with the subfolders that
+hold photos (directly or further down), and photo counts rolled up from the leaves.
+
+The catalog gives one row per folder that directly holds photos (``Catalog.folder_counts``);
+this module fills in the folders between a root and those, so that the tree has no gaps. It
+is plain data and knows nothing of Qt: the app builds it on a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class FolderNode:
+    """One folder: ``count`` photos in it and below, ``direct`` of them in the folder itself."""
+
+    path: Path
+    count: int = 0
+    direct: int = 0
+    children: list[FolderNode] = field(default_factory=list)
+    is_root: bool = False
+    online: bool = True  # roots only: False when the folder is missing or unmounted
+
+    @property
+    def name(self) -> str:
+        """What the tree shows: a root's full path, a subfolder's own name."""
+        return str(self.path) if self.is_root else self.path.name
+
+    def walk(self) -> Iterable[FolderNode]:
+        """This node and every node below it, parents before children."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def find(self, path: Path) -> FolderNode | None:
+        return next((node for node in self.walk() if node.path == path), None)
+
+
+def build_tree(roots: Iterable[Path | tuple[Path, bool]],
+               rows: Iterable[tuple[str | Path, int]]) -> list[FolderNode]:
+    """Roots (a path, or ``(path, online)``) in the given order, each with its subfolders
+    sorted by name. ``rows`` are ``(folder, photos directly in it)``; a folder outside every
+    root is ignored (the catalog keeps roots disjoint, so each folder has one root)."""
+    tops: list[FolderNode] = []
+    for root in roots:
+        path, online = root if isinstance(root, tuple) else (root, True)
+        tops.append(FolderNode(Path(path), is_root=True, online=online))
+    nodes: dict[Path, FolderNode] = {top.path: top for top in tops}
+    for folder, count in rows:
+        if count <= 0:
+            continue
+        folder = Path(folder)
+        top = next((t for t in tops if folder == t.path or folder.is_relative_to(t.path)), None)
+        if top is None:
+            continue
+        node = _node_for(folder, top, nodes)
+        node.direct += count
+    for top in tops:
+        _roll_up(top)
+    return tops
+
+
+def _node_for(folder: Path, top: FolderNode, nodes: dict[Path, FolderNode]) -> FolderNode:
+    """The node of ``folder``, made with the missing folders between it and its root."""
+    node = nodes.get(folder)
+    if node is not None:
+        return node
+    node = FolderNode(folder)
+    nodes[folder] = node
+    _node_for(folder.parent, top, nodes).children.append(node)
+    return node
+
+
+def _roll_up(node: FolderNode) -> int:
+    node.children.sort(key=lambda n: (n.path.name.casefold(), n.path.name))
+    node.count = node.direct + sum(_roll_up(child) for child in node.children)
+    return node.count
