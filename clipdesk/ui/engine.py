@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from clipdesk.core.models import Encoder, ModelSpec
     from clipdesk.core.search import Searcher
     from clipdesk.core.watcher import Watcher
+    from clipdesk.ui.trash import TrashRequest
 
 __all__ = ["Engine", "ModelNotReady", "ModelState", "PhotoInfo", "ResultSet", "SearchAnswer",
            "TAGS_SHOWN"]
@@ -69,6 +70,7 @@ class Engine(QObject):
     infoReady = Signal(object)  # PhotoInfo
     message = Signal(str)  # one line for the status bar
     unexpectedError = Signal(object)  # JobError: the crash dialog shows it
+    photosTrashed = Signal(object)  # librarywriter.Trashed (None: the move failed unexpectedly)
 
     def __init__(self, folder: Path, model: str | None = None, device: str | None = None,
                  settings: Settings | None = None, parent: QObject | None = None):
@@ -111,6 +113,7 @@ class Engine(QObject):
         writer.libraryChanged.connect(self.libraryChanged)
         writer.photosChanged.connect(self._on_photos_changed)
         writer.statusStale.connect(self.refresh_status)
+        writer.trashed.connect(self.photosTrashed)
         # searching, status
         search.answered.connect(self.searchAnswered)
         search.waiting.connect(self.searchWaiting)
@@ -273,6 +276,13 @@ class Engine(QObject):
     def watch_states(self) -> dict[str, str]:
         """live / polling / offline for each watched folder (empty until watching starts)."""
         return self.library_writer.watch_states()
+
+    def trash(self, requests: list[TrashRequest]) -> None:
+        """Move the confirmed photos to the system trash (the duplicates view's one action that
+        changes a photo folder); the library forgets those that moved. Answers with
+        ``photosTrashed``."""
+        searcher = self.searcher
+        self.library_writer.trash(requests, [searcher.model] if searcher is not None else [])
 
     @Slot(object, object)
     def _on_index_complete(self, row: ModelRow, encoder: Encoder) -> None:

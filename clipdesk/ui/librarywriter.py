@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from clipdesk.core.models import Encoder, ModelSpec
     from clipdesk.core.vectors import VectorIndex
     from clipdesk.core.watcher import LiveIndexer, Watcher
+    from clipdesk.ui.trash import TrashRequest, TrashResult
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,49 @@ def claim_job(worker: Worker, library: Library) -> None:
     library.tidy_thumbnails()
 
 
+@dataclass
+class Trashed:
+    """What a Move to Trash did: the trash's result, and why the library could not forget the
+    moved photos yet (None when it did; the next index run removes them then)."""
+
+    result: TrashResult
+    not_forgotten: str | None = None
+
+
+def trash_job(worker: Worker, library: Library, requests: list[TrashRequest],
+              models: list[ModelRow], encoder: Encoder | None) -> Trashed:
+    """Move the confirmed photos to the system trash, then forget the ones that moved (catalog
+    rows, and the vectors of ``models`` and the encoder's model; other models' indexes catch
+    up when opened). On the writer, so no index run reads those photos meanwhile."""
+    from clipdesk.core.errors import ClipDeskError
+    from clipdesk.ui.trash import trash_files
+
+    result = trash_files(requests)
+    moved = result.moved_paths
+    if not moved:
+        return Trashed(result)
+    if not library.is_writer:
+        return Trashed(result, "another program is updating the library; it removes them")
+    try:
+        rows = [row for path in moved if (row := library.catalog.file_by_path(path))]
+        by_root: dict[int, list[int]] = {}
+        for row in rows:
+            by_root.setdefault(row.root_id, []).append(row.id)
+        for root_id, ids in by_root.items():  # what a scan records for files gone from disk
+            library.catalog.record_scan(root_id, {}, {}, ids)
+        specs = {m.spec: m for m in models}
+        if encoder is not None and (row := library.model_row(encoder.spec)) is not None:
+            specs.setdefault(row.spec, row)
+        for model in specs.values():
+            index = library.vectors(model)
+            index.remove([row.id for row in rows])
+            library.save_vectors(model, index)
+        library.tidy_thumbnails()
+    except ClipDeskError as exc:  # a read-only or full library: the photos moved all the same
+        return Trashed(result, str(exc))
+    return Trashed(result)
+
+
 # ==================================================================== the controller
 
 
@@ -197,6 +241,7 @@ class LibraryWriter(QObject):
     statusStale = Signal()  # the library's status is to be read again
     message = Signal(str)
     unexpectedError = Signal(object)  # JobError
+    trashed = Signal(object)  # Trashed, or None when the job failed unexpectedly
 
     def __init__(self, pool: Pool, folder: Path, settings: Settings,
                  parent: QObject | None = None):
@@ -420,6 +465,30 @@ class LibraryWriter(QObject):
         self._forget_indexer(worker)
         self._on_error(gen, error)
         self.indexingFinished.emit(None)
+
+    # ================================================================ Move to Trash
+
+    def trash(self, requests: list[TrashRequest], models: list[ModelRow]) -> None:
+        """Move confirmed photos to the system trash and forget those that moved; answers
+        with ``trashed``."""
+        worker = Worker(trash_job, self.library, requests, models, self.encoder,
+                        name="move to trash")
+        worker.signals.result.connect(self._on_trashed)
+        worker.signals.error.connect(self._on_trash_error)
+        self.pool.start(worker)
+
+    @Slot(int, object)
+    def _on_trashed(self, _gen: int, trashed: Trashed) -> None:
+        self.trashed.emit(trashed)
+        if trashed.result.moved:
+            self.libraryChanged.emit()
+            self.statusStale.emit()
+            self.photosChanged.emit()  # the open results lose the moved photos
+
+    @Slot(int, object)
+    def _on_trash_error(self, gen: int, error: JobError) -> None:
+        self._on_error(gen, error)
+        self.trashed.emit(None)
 
     # ================================================================ another writer
 
