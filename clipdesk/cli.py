@@ -169,7 +169,9 @@ def cmd_search(args) -> int:
 
     searcher = _searcher(args)
     likes = [str(Path(p).expanduser()) for p in args.like or []]
-    asked = query.parse(args.text, likes, negatives=args.negative or [], filters=_filters(args))
+    unlikes = [str(Path(p).expanduser().resolve()) for p in args.unlike or []]
+    asked = query.parse(args.text, likes, negatives=args.negative or [], filters=_filters(args),
+                        negative_images=unlikes)
     if asked.empty:
         raise ClipDeskError("search: give some text to look for (or --like IMAGE)")
     _print_hits(searcher.answer(asked, args.n), args.json)
@@ -440,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", parents=[common, query], help="find photos by text")
     p.add_argument("text")
     p.add_argument("--like", action="append", metavar="IMAGE", help="and like this image")
+    p.add_argument("--unlike", action="append", metavar="IMAGE",
+                   help="push results away from this image, and leave it out (repeatable)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("similar", parents=[common, query], help="find photos like an image")

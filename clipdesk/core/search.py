@@ -1,8 +1,8 @@
 """Answering queries: text, an image, or both, with negative terms and filters.
 
 A query is weighted embedding arithmetic on unit vectors: the sum of the positive parts
-(texts and "like this" images) minus ``NEGATIVE_WEIGHT`` times the negative texts,
-normalised. Results are cosine scores against the library's vector index.
+(texts and "like this" images) minus ``NEGATIVE_WEIGHT`` times the negative texts and
+"not like this" images, normalised. Results are cosine scores against the library's vector index.
 """
 
 from __future__ import annotations
@@ -94,7 +94,10 @@ class Searcher:
             raise ClipDeskError(f"cannot use {path}: {exc}") from exc
         return self.encoder.encode_pil([photo.image])[0]
 
-    def query_vector(self, texts=(), images=(), negatives=()) -> np.ndarray:
+    def query_vector(self, texts=(), images=(), negatives=(), negative_images=()) -> np.ndarray:
+        """Positive texts and images summed, minus ``NEGATIVE_WEIGHT`` times each negative
+        text and "not like this" image: a refined-away photo pushes its look down as a
+        word would."""
         parts = [normalise(self.text_vector(t)) for t in texts if t.strip()]
         parts += [normalise(self.image_vector(Path(p))) for p in images]
         if not parts:
@@ -103,15 +106,19 @@ class Searcher:
         for t in negatives:
             if t.strip():
                 q = q - NEGATIVE_WEIGHT * normalise(self.text_vector(t))
+        for p in negative_images:
+            q = q - NEGATIVE_WEIGHT * normalise(self.image_vector(Path(p)))
         return normalise(q).astype(np.float32)
 
     # ------------------------------------------------------------------ ranking
 
     def answer(self, query: Query, n: int = 20) -> list[Hit]:
-        """The best ``n`` photos for a parsed query (text, negatives, images, filters)."""
+        """The best ``n`` photos for a parsed query (text, negatives, images, filters). The
+        "not like this" images are left out of the results too."""
         vector = self.query_vector([query.text] if query.text else [], list(query.images),
-                                   list(query.negatives))
-        return self.search(vector, n, query.filters, exclude=set(query.exclude))
+                                   list(query.negatives), list(query.negative_images))
+        return self.search(vector, n, query.filters,
+                           exclude=set(query.exclude) | set(query.negative_images))
 
     def search(self, vector: np.ndarray, n: int = 20, filters: Filters | None = None,
                exclude: set[str] | None = None) -> list[Hit]:
