@@ -455,9 +455,76 @@ class Catalog:
         rows = self.db.execute(f"{sql} LIMIT ?", [*args, limit + 1]).fetchall()
         return None if len(rows) > limit else [r[0] for r in rows]
 
+    def browse_rows(self, folder: Path | None = None, after: float | None = None,
+                    before: float | None = None) -> list[tuple[int, str, str | None, float]]:
+        """(id, path, hash, date) of every photo that is indexed or pending (not failed) under
+        ``folder`` and within [after, before], newest first; the date is the EXIF date, else
+        the file's time. What the app shows before anything is typed (core/browse.py)."""
+        when = "COALESCE(taken_at, mtime_ns / 1e9)"
+        sql, args = f"SELECT id, path, hash, {when} AS t FROM files WHERE status != 'failed'", []
+        if folder is not None:
+            prefix = os.path.join(str(folder), "")
+            sql += " AND path >= ? AND path < ?"
+            args += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
+        if after is not None:
+            sql += " AND t >= ?"
+            args.append(after)
+        if before is not None:
+            sql += " AND t <= ?"
+            args.append(before)
+        return self.db.execute(sql + " ORDER BY t DESC, path", args).fetchall()
+
     def file_by_path(self, path: str) -> FileRow | None:
         row = self.db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
         return FileRow(*row[:11]) if row else None
+
+    @staticmethod
+    def _path_range(folder: Path | None) -> tuple[str, list]:
+        """SQL (and its arguments) keeping the paths under ``folder``: a range on the path
+        index; "" and no arguments for no folder."""
+        if folder is None:
+            return "", []
+        prefix = os.path.join(str(folder), "")  # "/" stays "/", "E:\\" stays "E:\\"
+        return " AND path >= ? AND path < ?", [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
+
+    def shared_hash_files(self, folder: Path | None = None) -> list[FileRow]:
+        """Read files ('ok') under ``folder`` whose content another such file there has: the
+        exact duplicates (core.duplicates), by hash then path."""
+        where, args = self._path_range(folder)
+        rows = self.db.execute(
+            f"SELECT * FROM files WHERE status = 'ok' AND hash IN (SELECT hash FROM files "
+            f"WHERE status = 'ok' AND hash IS NOT NULL{where} GROUP BY hash HAVING COUNT(*) > 1)"
+            f"{where} ORDER BY hash, path", args + args).fetchall()
+        return [FileRow(*r[:11]) for r in rows]
+
+    def files_with_hashes(self, hashes: list[str], folder: Path | None = None) -> list[FileRow]:
+        """Read files ('ok') under ``folder`` holding any of these contents."""
+        where, args = self._path_range(folder)
+        out = []
+        for start in range(0, len(hashes), 900):
+            chunk = list(hashes[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            out += [FileRow(*r[:11]) for r in self.db.execute(
+                f"SELECT * FROM files WHERE status = 'ok' AND hash IN ({marks}){where}",
+                [*chunk, *args])]
+        return out
+
+    def indexed_facts(self, model: ModelRow, folder: Path | None = None,
+                      ids: list[int] | None = None) -> list[tuple[int, str, float | None]]:
+        """(file id, hash, taken_at) of the files indexed for ``model`` under ``folder`` (and
+        among ``ids``), by id: what the near-duplicate and burst passes need of every photo,
+        without a row object for each of 300,000."""
+        where, args = self._path_range(folder)
+        sql = (f"SELECT f.id, f.hash, f.taken_at {self._INDEXED}"
+               + where.replace("path", "f.path"))
+        if ids is None:
+            return self.db.execute(sql + " ORDER BY f.id", [model.id, *args]).fetchall()
+        out = []
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            out += self.db.execute(f"{sql} AND f.id IN ({marks})", [model.id, *args, *chunk])
+        return sorted(out)
 
     def files_by_ids(self, ids: list[int]) -> dict[int, FileRow]:
         out: dict[int, FileRow] = {}
