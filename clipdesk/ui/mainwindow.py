@@ -225,6 +225,8 @@ class MainWindow(QMainWindow):
         self._action("&Add folder…", self.pick_folder, "Ctrl+Shift+A", file_menu)
         self._action("&Folders…", self.show_folders, "Ctrl+Shift+L", file_menu,
                      "Library folders, counts and failed photos")
+        self._action("&Duplicates…", self.show_duplicates, None, file_menu,
+                     "Copies of the same photo: keep one, move the others to the Trash")
         file_menu.addSeparator()
         self._action("&Settings…", self.show_settings, QKeySequence.StandardKey.Preferences,
                      file_menu)
@@ -263,6 +265,12 @@ class MainWindow(QMainWindow):
                                            view_only=True)
         self.similar_action = self._action("Find &similar", self.find_similar, "Ctrl+Shift+F", m,
                                            "Photos that look like this one", view_only=True)
+        self.more_action = self._action("&More like these", lambda: self.refine(False),
+                                        "Ctrl+Shift+M", m, "Add the selected photos to the "
+                                        "search as “like this”", view_only=True)
+        self.fewer_action = self._action("Fe&wer like these", lambda: self.refine(True),
+                                         "Ctrl+Shift+N", m, "Push the search away from the "
+                                         "selected photos, and hide them", view_only=True)
         self.open_action = self._action("&Open", self.open_selected, "Ctrl+O", m,
                                         "Open in the system's viewer", view_only=True)
         self.folder_action = self._action("Show in &folder", self.show_selected_in_folder,
@@ -273,7 +281,8 @@ class MainWindow(QMainWindow):
                                               QKeySequence.StandardKey.Copy, m, view_only=True)
         self.tags_action = self._action("&Tags", self.show_tags, "Ctrl+T", m,
                                         "Describe this photo with words", view_only=True)
-        self.photo_actions = [self.preview_action, self.similar_action, self.open_action,
+        self.photo_actions = [self.preview_action, self.similar_action, self.more_action,
+                              self.fewer_action, self.open_action,
                               self.folder_action, self.copy_path_action,
                               self.copy_image_action, self.tags_action]
         m.aboutToShow.connect(self._sync_photo_actions)
@@ -537,7 +546,8 @@ class MainWindow(QMainWindow):
         if not self.view.selectionModel().isSelected(index):
             self.view.setCurrentIndex(index)  # a click outside the selection selects that photo
         menu = QMenu(self)
-        for action in (self.similar_action, None, self.preview_action, self.open_action,
+        for action in (self.similar_action, self.more_action, self.fewer_action, None,
+                       self.preview_action, self.open_action,
                        self.folder_action, None, self.copy_path_action, self.copy_image_action,
                        None, self.tags_action):
             if action is None:
@@ -561,6 +571,19 @@ class MainWindow(QMainWindow):
             pixmap = self.loader.pixmap(hit.hash or hit.path)
             image = pixmap.toImage() if pixmap is not None else None
             self.search_bar.add_image(hit.path, image, exclude=True, search=False)
+        self.run_query(self.search_bar.query())
+
+    def refine(self, negative: bool) -> None:
+        """More or Fewer like these: the selected photos join the query as "like this" or
+        "not like this" chips; the text and the other chips stay."""
+        hits = self.current_hits()[:SIMILAR_MAX]
+        if not hits:
+            return
+        for hit in hits:
+            pixmap = self.loader.pixmap(hit.hash or hit.path)
+            image = pixmap.toImage() if pixmap is not None else None
+            self.search_bar.add_image(hit.path, image, exclude=True, search=False,
+                                      negative=negative)
         self.run_query(self.search_bar.query())
 
     def open_selected(self) -> None:
@@ -724,6 +747,18 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             "Adding " + ", ".join(str(f) for f in folders[:3]) + ("…" if len(folders) > 3 else ""),
             5000)
+
+    def show_duplicates(self) -> None:
+        """The Duplicates view (File ▸ Duplicates…, the sidebar's entry): one window, looked
+        through again each time it is shown."""
+        from clipdesk.ui.duplicates import DuplicatesView
+
+        if getattr(self, "duplicates_view", None) is None:
+            self.duplicates_view = DuplicatesView(self.engine, self)
+        self.duplicates_view.show()
+        self.duplicates_view.raise_()
+        self.duplicates_view.activateWindow()
+        self.duplicates_view.find()
 
     def show_folders(self) -> None:
         self.folders_dialog = FoldersDialog(self.engine, self)
