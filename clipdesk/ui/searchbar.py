@@ -1,5 +1,6 @@
-"""The search bar: text (searched as you type, after a short pause, or on Enter) and
-"like this" image chips, each removable, that combine with the text."""
+"""The search bar: text (searched as you type, after a short pause, or on Enter), "like this"
+and "not like this" image chips, and the filter chips (``filterbar``), each removable, that
+combine with the text."""
 
 from __future__ import annotations
 
@@ -21,22 +22,32 @@ from PySide6.QtWidgets import (
 
 from clipdesk.core import query as query_mod
 from clipdesk.core.query import Filters, Query
+from clipdesk.ui.filterbar import FilterBar
 
 DEBOUNCE_MS = 300
 CHIP_THUMB = 28
 
 
+# A "not like this" chip's border: red reads as "away from" on light and dark palettes alike.
+NEGATIVE_BORDER = "#d0453a"
+
+
 class ImageChip(QFrame):
-    """A small "like this" tag: the image, the words, and a button that removes it."""
+    """A small "like this" tag: the image, the words, and a button that removes it. A negative
+    chip ("not like", red border) pushes the results away from its image."""
 
     removeRequested = Signal(str)
 
-    def __init__(self, path: str, parent: QWidget | None = None):
+    def __init__(self, path: str, parent: QWidget | None = None, negative: bool = False):
         super().__init__(parent)
         self.path = path
-        self.setObjectName("imageChip")
+        self.negative = negative
+        self.setObjectName("negativeChip" if negative else "imageChip")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setToolTip(f"Like this image: {path}")
+        if negative:
+            self.setStyleSheet(f"QFrame#negativeChip {{ border: 2px solid {NEGATIVE_BORDER};"
+                               " border-radius: 4px; }")
+        self.setToolTip(f"{'Not like' if negative else 'Like'} this image: {path}")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 2, 2)
         layout.setSpacing(4)
@@ -44,11 +55,13 @@ class ImageChip(QFrame):
         self.thumb.setFixedSize(CHIP_THUMB, CHIP_THUMB)
         self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.thumb)
-        layout.addWidget(QLabel("like this"))
+        self.label = QLabel("not like" if negative else "like this")
+        layout.addWidget(self.label)
         self.remove_button = QToolButton()
         self.remove_button.setText("×")
         self.remove_button.setAutoRaise(True)
         self.remove_button.setToolTip("Remove this image from the search")
+        self.remove_button.setAccessibleName(f"Remove {self.label.text()} {Path(path).name}")
         self.remove_button.clicked.connect(lambda: self.removeRequested.emit(self.path))
         layout.addWidget(self.remove_button)
 
@@ -60,13 +73,19 @@ class ImageChip(QFrame):
 
 
 class SearchField(QLineEdit):
-    """A line edit whose Paste takes an image from the clipboard as a "like this" chip."""
+    """A line edit whose Paste takes an image from the clipboard as a "like this" chip, and
+    whose Escape clears the search (text and image chips; the filters stay)."""
 
     imagePasted = Signal()
+    clearRequested = Signal()
 
     def keyPressEvent(self, event) -> None:
         if event.matches(QKeySequence.StandardKey.Paste) and clipboard_has_image():
             self.imagePasted.emit()
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Escape and not event.modifiers():
+            self.clearRequested.emit()
             event.accept()
             return
         super().keyPressEvent(event)
@@ -89,10 +108,12 @@ def is_image_file(path: str) -> bool:
 
 
 class SearchBar(QWidget):
-    """Emits ``searchRequested(Query)`` after typing pauses, on Enter, and when chips change."""
+    """Emits ``searchRequested(Query)`` after typing pauses, on Enter, and when chips or
+    filters change."""
 
     searchRequested = Signal(object)
     imagePasted = Signal()
+    filtersChanged = Signal(object)  # Filters: set by anyone (the sidebar, the chips)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -109,7 +130,11 @@ class SearchBar(QWidget):
         self.field.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.field.setMinimumHeight(30)
         self.field.imagePasted.connect(self.imagePasted)
+        self.field.clearRequested.connect(self.clear)
         layout.addWidget(self.field, 1)
+        self.filter_bar = FilterBar(self)
+        self.filter_bar.filtersEdited.connect(self.set_filters)
+        layout.addWidget(self.filter_bar)
         self.chips: list[ImageChip] = []
         self._excluded: set[str] = set()
         self._filters = Filters()
@@ -123,9 +148,10 @@ class SearchBar(QWidget):
     # ---------------------------------------------------------------- state
 
     def query(self) -> Query:
-        images = tuple(chip.path for chip in self.chips)
+        images = tuple(chip.path for chip in self.chips if not chip.negative)
+        unlike = tuple(chip.path for chip in self.chips if chip.negative)
         return query_mod.parse(self.field.text(), images, tuple(sorted(self._excluded)),
-                               filters=self._filters)
+                               filters=self._filters, negative_images=unlike)
 
     @property
     def filters(self) -> Filters:
@@ -134,7 +160,11 @@ class SearchBar(QWidget):
         return self._filters
 
     def set_filters(self, filters: Filters, search: bool = True) -> None:
+        changed = filters != self._filters
         self._filters = filters
+        self.filter_bar.show_filters(filters)
+        if changed:
+            self.filtersChanged.emit(filters)
         if search:
             self._emit()
 
@@ -142,14 +172,19 @@ class SearchBar(QWidget):
         self.field.setText(text)
 
     def add_image(self, path: str, image: QImage | None = None, exclude: bool = True,
-                  replace: bool = False, search: bool = True) -> None:
-        """Add a "like this" image; ``exclude`` leaves that very photo out of the results."""
+                  replace: bool = False, search: bool = True, negative: bool = False) -> None:
+        """Add a "like this" image (``negative``: "not like this"); ``exclude`` leaves that
+        very photo out of the results (a negative one always is). An image already there the
+        other way round turns around."""
         path = str(Path(path))
         if replace:
             self.clear_images(search=False)
-        if any(chip.path == path for chip in self.chips):
+        existing = self.chip_for(path)
+        if existing is not None and existing.negative == negative:
             return
-        chip = ImageChip(path, self)
+        if existing is not None:
+            self._drop_chip(existing)
+        chip = ImageChip(path, self, negative=negative)
         if image is not None:
             chip.set_image(image)
         chip.removeRequested.connect(self.remove_image)
@@ -167,10 +202,24 @@ class SearchBar(QWidget):
         chip = self.chip_for(path)
         if chip is None:
             return
+        self._drop_chip(chip)
+        self._emit()
+
+    def _drop_chip(self, chip: ImageChip) -> None:
         self.chips.remove(chip)
         self._excluded.discard(chip.path)
         chip.hide()
         chip.deleteLater()
+
+    def clear(self) -> None:
+        """Escape in the field: no text, no image chips; the filters stay (they have their own
+        ×). Searches at once (an empty query browses the library)."""
+        if not self.field.text() and not self.chips:
+            return
+        self.field.blockSignals(True)
+        self.field.clear()
+        self.field.blockSignals(False)
+        self.clear_images(search=False)
         self._emit()
 
     def clear_images(self, search: bool = True) -> None:

@@ -1,0 +1,257 @@
+"""Filter chips beside the search field: dates, media kind and folder, each removable.
+
+The chips show ``Filters`` (the CLI's ``--folder``, ``--after``, ``--before``, plus the media
+kind) and edit them: a "Filter" button's menu adds a date preset, a custom date range or a
+media kind; each chip's × removes its filter. The bar holds no state of its own beyond what
+it shows: ``show_filters`` paints the search bar's filters (the sidebar sets the folder), and
+every user change is emitted as the whole new ``Filters`` (``filtersEdited``), which the
+search bar makes the query's. Date ranges are local-time day boundaries computed by the
+Qt-free ``clipdesk.core.query.date_preset`` / ``day_range``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+
+from PySide6.QtCore import QDate, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QToolButton,
+    QWidget,
+)
+
+from clipdesk.core.query import DATE_PRESETS, Filters, date_preset, day_range, describe_dates
+
+# What the media menu and chips call each kind of ``MEDIA_KINDS``.
+MEDIA_NAMES = {"photo": "Photos", "raw": "RAW photos", "video": "Videos"}
+CHIP_KINDS = ("folder", "date", "media")  # the order chips sit in
+
+
+def folder_label(folder: Path) -> str:
+    """The chip's words for a folder filter: its last two parts ("in Holidays/2024")."""
+    parts = Path(folder).parts
+    tail = "/".join(p for p in parts[-2:] if p not in ("/", "\\")) or str(folder)
+    return f"in {tail}"
+
+
+def chip_texts(filters: Filters, presets_now: datetime | None = None) -> dict[str, str]:
+    """What each active filter's chip says, by kind; a date range that is exactly a preset
+    seen from ``presets_now`` (default: the clock) is called by the preset's name."""
+    texts: dict[str, str] = {}
+    if filters.folder is not None:
+        texts["folder"] = folder_label(filters.folder)
+    if filters.after is not None or filters.before is not None:
+        span = (filters.after, filters.before)
+        named = next((label for name, label in DATE_PRESETS.items()
+                      if date_preset(name, presets_now) == span), None)
+        texts["date"] = named or describe_dates(filters.after, filters.before)
+    if filters.media is not None:
+        texts["media"] = MEDIA_NAMES.get(filters.media, filters.media)
+    return texts
+
+
+class FilterChip(QFrame):
+    """One filter as a tag: its words and a × that removes it."""
+
+    removeRequested = Signal(str)  # the chip's kind
+
+    def __init__(self, kind: str, text: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.kind = kind
+        self.setObjectName("filterChip")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 1, 1, 1)
+        layout.setSpacing(2)
+        self.label = QLabel(text)
+        layout.addWidget(self.label)
+        self.remove_button = QToolButton()
+        self.remove_button.setText("×")
+        self.remove_button.setAutoRaise(True)
+        self.remove_button.setToolTip(f"Remove this filter ({text})")
+        self.remove_button.setAccessibleName(f"Remove filter {text}")
+        self.remove_button.clicked.connect(lambda: self.removeRequested.emit(self.kind))
+        layout.addWidget(self.remove_button)
+
+    def set_text(self, text: str) -> None:
+        self.label.setText(text)
+        self.setToolTip(text)
+        self.remove_button.setToolTip(f"Remove this filter ({text})")
+        self.remove_button.setAccessibleName(f"Remove filter {text}")
+
+    @property
+    def text(self) -> str:
+        return self.label.text()
+
+
+class DateRangeDialog(QDialog):
+    """Two date edits: the first and the last day a photo may be from, both included."""
+
+    def __init__(self, first: date, last: date, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Photos taken between")
+        form = QFormLayout(self)
+        self.first_edit = QDateEdit(QDate(first.year, first.month, first.day))
+        self.last_edit = QDateEdit(QDate(last.year, last.month, last.day))
+        for edit in (self.first_edit, self.last_edit):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+        form.addRow("From:", self.first_edit)
+        form.addRow("To:", self.last_edit)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+
+    def days(self) -> tuple[date, date]:
+        """The chosen first and last day, in order whichever way they were entered."""
+        a, b = self.first_edit.date().toPython(), self.last_edit.date().toPython()
+        return (a, b) if a <= b else (b, a)
+
+    def span(self) -> tuple[float, float]:
+        """``Filters.after`` / ``before`` for the chosen days."""
+        return day_range(*self.days())
+
+
+class FilterBar(QWidget):
+    """The "Filter" button and the chips of the active filters."""
+
+    filtersEdited = Signal(object)  # the whole new Filters, after a user's change
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._filters = Filters()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        self.button = QToolButton()
+        self.button.setText("Filter")
+        self.button.setToolTip("Only photos from a date range, of a kind (Alt+F opens this)")
+        self.button.setAccessibleName("Filter")
+        self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.menu = QMenu(self.button)
+        self.button.setMenu(self.menu)
+        layout.addWidget(self.button)
+        self._chip_box = QHBoxLayout()
+        self._chip_box.setSpacing(4)
+        layout.addLayout(self._chip_box)
+        self.chips: dict[str, FilterChip] = {}
+        self.dialog: DateRangeDialog | None = None
+        self._build_menu()
+
+    def _build_menu(self) -> None:
+        self.date_actions: dict[str, QAction] = {}
+        self.menu.addSection("Taken")
+        for name, label in DATE_PRESETS.items():
+            action = self.menu.addAction(label)
+            action.triggered.connect(lambda _c=False, n=name: self.set_date_preset(n))
+            self.date_actions[name] = action
+        self.custom_action = self.menu.addAction("Between dates…")
+        self.custom_action.triggered.connect(lambda _c=False: self.choose_date_range())
+        self.menu.addSection("Kind")
+        self.media_actions: dict[str, QAction] = {}
+        for kind, label in MEDIA_NAMES.items():
+            action = self.menu.addAction(label)
+            action.setCheckable(True)
+            action.triggered.connect(lambda _c=False, k=kind: self.set_media(k))
+            self.media_actions[kind] = action
+        self.menu.addSeparator()
+        self.clear_action = self.menu.addAction("Clear filters")
+        self.clear_action.triggered.connect(lambda _c=False: self.clear())
+
+    # ---------------------------------------------------------------- showing
+
+    @property
+    def filters(self) -> Filters:
+        return self._filters
+
+    def show_filters(self, filters: Filters) -> None:
+        """Show ``filters`` as chips (no signal: the caller already holds them)."""
+        self._filters = filters
+        texts = chip_texts(filters)
+        for kind in CHIP_KINDS:
+            chip = self.chips.get(kind)
+            if kind not in texts:
+                if chip is not None:
+                    del self.chips[kind]
+                    chip.hide()
+                    chip.deleteLater()
+                continue
+            if chip is None:
+                chip = FilterChip(kind, texts[kind], self)
+                chip.removeRequested.connect(self.remove)
+                self.chips[kind] = chip
+                self._place(chip)
+            chip.set_text(texts[kind])
+        for kind, action in self.media_actions.items():
+            action.setChecked(filters.media == kind)
+        self.clear_action.setEnabled(bool(texts))
+
+    def _place(self, chip: FilterChip) -> None:
+        """Chips sit in ``CHIP_KINDS`` order whichever was added first."""
+        at = sum(1 for kind in CHIP_KINDS[:CHIP_KINDS.index(chip.kind)] if kind in self.chips)
+        self._chip_box.insertWidget(at, chip)
+        chip.show()
+
+    def chip_widgets(self) -> list[FilterChip]:
+        """The chips in the order they are shown (for Tab order and tests)."""
+        found = (self._chip_box.itemAt(i).widget() for i in range(self._chip_box.count()))
+        return [w for w in found if isinstance(w, FilterChip)]
+
+    # ---------------------------------------------------------------- editing
+
+    def _edit(self, filters: Filters) -> None:
+        if filters != self._filters:
+            self.show_filters(filters)
+            self.filtersEdited.emit(filters)
+
+    def set_date_preset(self, name: str, now: datetime | None = None) -> None:
+        after, before = date_preset(name, now)
+        self._edit(replace(self._filters, after=after, before=before))
+
+    def set_date_range(self, first: date, last: date) -> None:
+        after, before = day_range(first, last)
+        self._edit(replace(self._filters, after=after, before=before))
+
+    def choose_date_range(self) -> DateRangeDialog:
+        """The custom-range dialog, opened window-modal; it starts on the range shown, else
+        on this month so far."""
+        today = date.today()
+        first = (datetime.fromtimestamp(self._filters.after).date()
+                 if self._filters.after is not None else today.replace(day=1))
+        last = (datetime.fromtimestamp(self._filters.before).date()
+                if self._filters.before is not None else today)
+        self.dialog = DateRangeDialog(first, last, self.window())
+        self.dialog.accepted.connect(lambda d=self.dialog: self.set_date_range(*d.days()))
+        self.dialog.open()
+        return self.dialog
+
+    def set_media(self, kind: str | None) -> None:
+        """Only this kind of media (``MEDIA_KINDS``); choosing the shown kind again drops it."""
+        if kind is not None and kind == self._filters.media:
+            kind = None
+        self._edit(replace(self._filters, media=kind))
+
+    def remove(self, kind: str) -> None:
+        """The chip's ×: drop that filter."""
+        if kind == "folder":
+            self._edit(replace(self._filters, folder=None))
+        elif kind == "date":
+            self._edit(replace(self._filters, after=None, before=None))
+        elif kind == "media":
+            self._edit(replace(self._filters, media=None))
+
+    def clear(self) -> None:
+        """Drop every filter the chips show (a minimum score, if any, stays)."""
+        self._edit(Filters(min_score=self._filters.min_score))
