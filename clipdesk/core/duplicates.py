@@ -201,6 +201,7 @@ class DuplicateFinder:
         self._exact: dict[str, set[int]] = {}  # hash -> ids of 'ok' files holding it (>= 1)
         self._contents: dict[str, _Content] = {}  # indexed contents
         self._near = _Sets()  # over hashes
+        self._near_dates: dict[str, float | None] = {}  # a near root's EXIF date
         self._shots = _Sets()  # over hashes
         self._timeline: list[tuple[float, str]] = []  # (taken_at, hash), sorted
 
@@ -215,8 +216,7 @@ class DuplicateFinder:
             facts = self.catalog.indexed_facts(self.model, self.folder)
             self._learn(facts)
             hashes = list(self._contents)
-            if "near" in self.kinds:
-                self._link_near(hashes, among_all=True)
+            self._link_near(hashes, among_all=True)  # shots, too, group pictures
             if "shots" in self.kinds:
                 self._timeline = sorted((c.taken_at, h) for h, c in self._contents.items()
                                         if c.taken_at is not None)
@@ -253,29 +253,42 @@ class DuplicateFinder:
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
-    def _may_be_near(self, a: str, b: str) -> bool:
-        """Different EXIF dates mean different shots: never near copies of each other."""
-        ta, tb = self._contents[a].taken_at, self._contents[b].taken_at
-        return ta is None or tb is None or abs(ta - tb) < 1.0
+    def _join_near(self, found: list[tuple[float, str, str]]) -> None:
+        """Join near pairs (similarity, a, b), strongest first, into pictures. Different EXIF
+        dates mean different shots: a picture never takes in a second date, not even through
+        a copy that has none (a PNG re-save bridging two shots of one scene)."""
+        near = self._near
+        for _, a, b in sorted(found, key=lambda f: (-f[0], f[1], f[2])):
+            ra, rb = near.find(a), near.find(b)
+            if a == b or ra == rb:
+                continue
+            da = self._near_dates.get(ra, self._contents[a].taken_at)
+            db = self._near_dates.get(rb, self._contents[b].taken_at)
+            if da is not None and db is not None and abs(da - db) >= 1.0:
+                continue
+            near.union(a, b)
+            self._near_dates[near.find(a)] = da if da is not None else db
+
+    def _all_pairs(self, hashes: list[str]) -> list[tuple[float, str, str]]:
+        """Every pair at or above the threshold, by brute force (a small library)."""
+        vectors = self._vectors(hashes)
+        sims = vectors @ vectors.T
+        return [(float(sims[i, j]), hashes[i], hashes[j])
+                for i, j in zip(*np.nonzero(np.triu(sims >= self.threshold, k=1)), strict=True)]
 
     def _link_near(self, hashes: list[str], among_all: bool) -> None:
         """Join ``hashes`` to the contents they are near copies of: every pair when the
         library is small, else each one's nearest neighbours in the index."""
         if not hashes:
             return
-        vectors = self._vectors(hashes)
         if among_all and len(hashes) <= EXACT_MAX:
-            sims = vectors @ vectors.T
-            pairs = zip(*np.nonzero(np.triu(sims >= self.threshold, k=1)), strict=True)
-            found = [(hashes[i], hashes[j]) for i, j in pairs]
+            self._join_near(self._all_pairs(hashes))
         else:
-            found = self._neighbours(hashes, vectors)
-        for a, b in found:
-            if a != b and self._may_be_near(a, b):
-                self._near.union(a, b)
+            self._join_near(self._neighbours(hashes, self._vectors(hashes)))
 
-    def _neighbours(self, hashes: list[str], vectors: np.ndarray) -> list[tuple[str, str]]:
-        """(hash, neighbour hash) pairs at or above the threshold from usearch's batched
+    def _neighbours(self, hashes: list[str], vectors: np.ndarray
+                    ) -> list[tuple[float, str, str]]:
+        """(similarity, hash, neighbour hash) pairs at or above the threshold from usearch's batched
         k-nearest-neighbour search; the index lock is taken per chunk, so the app's searches
         are not held up for the whole pass."""
         index = self.library.vectors(self.model)
@@ -298,7 +311,7 @@ class DuplicateFinder:
             for i, j in zip(*np.nonzero(sims >= self.threshold), strict=True):
                 other = hash_of.get(int(keys[i, j]))  # None: outside the folder, or not indexed
                 if other is not None:
-                    out.append((hashes[start + i], other))
+                    out.append((float(sims[i, j]), hashes[start + i], other))
         return out
 
     def _timeline_pairs(self, positions: Iterable[int]) -> list[tuple[str, str]]:
@@ -347,8 +360,7 @@ class DuplicateFinder:
                 self._exact.setdefault(row.hash, set()).add(row.id)
         if self._vectors_needed:
             new = self._learn(self.catalog.indexed_facts(self.model, self.folder, list(rows)))
-            if "near" in self.kinds:
-                self._link_near(new, among_all=False)
+            self._link_near(new, among_all=False)
             if "shots" in self.kinds:
                 for h in new:
                     taken = self._contents[h].taken_at
@@ -367,6 +379,12 @@ class DuplicateFinder:
         for ids in self._exact.values():
             ids -= gone
         lost = [h for h, c in self._contents.items() if c.file_id in gone]
+        if lost and self._vectors_needed:  # a content another file still holds stays
+            for row in self.catalog.files_with_hashes(lost, self.folder):
+                content = self._contents[row.hash]
+                if row.id not in gone and (content.file_id in gone or row.id < content.file_id):
+                    content.file_id = row.id  # the stand-in for the vector passes
+            lost = [h for h in lost if self._contents[h].file_id in gone]
         for h in lost:
             del self._contents[h]
         if not lost:
@@ -380,16 +398,13 @@ class DuplicateFinder:
             members = [x for root, xs in sets.components().items() if root in hit for x in xs]
             for x in members:
                 sets.parent.pop(x, None)
+                if sets is self._near:
+                    self._near_dates.pop(x, None)
             relink([x for x in members if x not in lost_set])
 
     def _relink_near(self, hashes: list[str]) -> None:
-        if len(hashes) < 2:
-            return
-        vectors = self._vectors(hashes)
-        sims = vectors @ vectors.T
-        for i, j in zip(*np.nonzero(np.triu(sims >= self.threshold, k=1)), strict=True):
-            if self._may_be_near(hashes[i], hashes[j]):
-                self._near.union(hashes[i], hashes[j])
+        if len(hashes) > 1:
+            self._join_near(self._all_pairs(hashes))
 
     def _relink_shots(self, hashes: list[str]) -> None:
         placed = set(hashes)
@@ -441,7 +456,7 @@ class DuplicateFinder:
                 pictures: dict = {}
                 for h in sorted(xs):
                     k = keeper(h)
-                    picture = self._near.find(h) if "near" in self.kinds else h
+                    picture = self._near.find(h)
                     if k is not None and (picture not in pictures
                                           or suggest_keep([pictures[picture], k]) is k):
                         pictures[picture] = k
