@@ -15,6 +15,7 @@ import numpy as np
 from clipdesk.core.query import Query
 
 if TYPE_CHECKING:
+    from clipdesk.core.browse import Sections
     from clipdesk.core.search import Hit
 
 
@@ -70,12 +71,21 @@ class ResultSet:
 
 
 @dataclass
+class Timeline:
+    """The sections of a browse answer (an empty query): months, and days for zoomed-in tiles."""
+
+    months: Sections
+    days: Sections
+
+
+@dataclass
 class SearchAnswer:
     generation: int
     query: Query
     results: ResultSet
     seconds: float
     model: str
+    timeline: Timeline | None = None  # set when browsing: the library, newest first
 
 
 @dataclass

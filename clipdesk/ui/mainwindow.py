@@ -41,6 +41,7 @@ from clipdesk.ui.searchbar import SearchBar, is_image_file
 from clipdesk.ui.settings import Settings, SettingsDialog
 from clipdesk.ui.statusbar import IndexStatus
 from clipdesk.ui.thumbnails import ThumbnailLoader
+from clipdesk.ui.timeline import DateList
 from clipdesk.ui.welcome import ModelPanel, WelcomeView
 from clipdesk.ui.workers import JobError, Worker
 
@@ -50,6 +51,7 @@ TITLE = "ClipDesk"
 STATUS_REFRESH_MS = 3000
 SIMILAR_MAX = 8  # "Find similar" with many photos selected uses the first few
 COPY_MAX = 4096  # Copy image: longer sides are scaled down to this
+DAY_HEADERS_FROM = 224  # browsing with tiles this large (or larger): a header per day
 
 
 def _bytes_text(n: int) -> str:
@@ -179,7 +181,16 @@ class MainWindow(QMainWindow):
         self.view.installEventFilter(self)
         self.results_stack.addWidget(self.hint)
         self.results_stack.addWidget(self.view)
-        layout.addWidget(self.results_stack, 1)
+        grid_row = QHBoxLayout()  # browsing: the grid, and the date jump beside it
+        grid_row.addWidget(self.results_stack, 1)
+        self.date_list = DateList()
+        self.date_list.hide()
+        self.date_list.rowChosen.connect(self._jump_to_row)
+        self.view.sectionShown.connect(
+            lambda s: self.date_list.show_row(int(self.view.sections.starts[s])))
+        grid_row.addWidget(self.date_list)
+        layout.addLayout(grid_row, 1)
+        self.timeline = None  # the browse answer's months and days, while browsing
         self.model.countChanged.connect(self._update_count)
 
         for page in (self.opening_page, self.welcome, self.browse_page):
@@ -323,6 +334,8 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _on_library_opened(self, roots: int) -> None:
         self.model.thumbnail_path = self.engine.library.thumbnail_path
+        # an empty query browses the library: the first thing on screen, no model needed
+        self.engine.search_control.set_library(self.engine.library, self.search_bar.query())
         self.pages.setCurrentWidget(self.browse_page if roots else self.welcome)
         if roots:
             self.search_bar.field.setFocus()
@@ -369,8 +382,10 @@ class MainWindow(QMainWindow):
             current_path = self.model.path_at(current.row()) if current.isValid() else None
             selected = [self.model.path_at(i.row()) for i in self.view.selectedIndexes()]
             scroll = self.view.verticalScrollBar().value()
-        self.model.set_results(answer.results)
-        self.results_stack.setCurrentWidget(self.view)
+        self.model.set_results(answer.results, browsing=answer.timeline is not None)
+        self._show_timeline(answer.timeline)
+        browsing_nothing = answer.timeline is not None and not len(answer.results)
+        self.results_stack.setCurrentWidget(self.hint if browsing_nothing else self.view)
         if refresh:
             self._restore_view(current_path, selected, scroll)
         else:
@@ -379,8 +394,30 @@ class MainWindow(QMainWindow):
                 self.view.setCurrentIndex(self.model.index(0))
                 self.view.clearSelection()
         self.last_answer = answer
-        self.message_label.setText(f"found in {answer.seconds:.2f} s")
+        self.message_label.setText(
+            "" if answer.timeline is not None else f"found in {answer.seconds:.2f} s")
         self._update_count(self.model.rowCount(), len(answer.results))
+
+    def _show_timeline(self, timeline) -> None:
+        """Browsing: section headers in the grid (months, days for large tiles) and the date
+        list beside it; a search: neither."""
+        self.timeline = timeline
+        self.view.set_sections(self._timeline_sections())
+        if timeline is not None:
+            self.date_list.set_months(timeline.months)
+        self.date_list.setVisible(timeline is not None and len(timeline.months) > 1)
+
+    def _timeline_sections(self):
+        if self.timeline is None:
+            return None
+        big = self.settings.thumb_size >= DAY_HEADERS_FROM
+        return self.timeline.days if big else self.timeline.months
+
+    def _jump_to_row(self, row: int) -> None:
+        """The date list's choice: that month's header to the top of the grid."""
+        sections = self.view.sections
+        if sections is not None:
+            self.view.scroll_to_section(sections.section_of(row))
 
     def _restore_view(self, current_path: str | None, selected: list[str], scroll: int) -> None:
         from PySide6.QtCore import QItemSelection, QItemSelectionModel
@@ -404,7 +441,9 @@ class MainWindow(QMainWindow):
     def _update_count(self, shown: int, total: int) -> None:
         answer = getattr(self, "last_answer", None)
         if answer is None or self.search_bar.query().empty:
-            self.count_label.setText("")
+            browsing = answer is not None and answer.timeline is not None and shown
+            self.count_label.setText(f"{shown:,} photo{'s' if shown != 1 else ''}"
+                                     if browsing else "")
             return
         what = answer.query.describe()
         if shown == total:
@@ -433,9 +472,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{len(report.failed)} photos could not be read "
                                          "(File ▸ Folders… lists them).", 10000)
         if report is not None and (report.embedded or report.removed or report.reused):
-            query = self.search_bar.query()
-            if not query.empty:
-                self.engine.search(query)  # new photos may match
+            self.engine.search(self.search_bar.query())  # new photos may match, or show
 
     @Slot(object)
     def _on_status(self, status: LibraryStatus) -> None:
@@ -455,18 +492,18 @@ class MainWindow(QMainWindow):
         tips = [f"Library: {status.folder}"] + ([status.busy] if status.busy else [])
         tips += [f"{r.path}: {r.watching}" for r in status.roots if r.watching]
         self.library_label.setToolTip("\n".join(tips))
+        files = status.indexed + status.pending
+        if self.timeline is not None and files != getattr(self, "_files_seen", files):
+            self.engine.search(self.search_bar.query())  # browsing: a scan found photos
+        self._files_seen = files
 
     # ================================================================ searching
 
     @Slot(object)
     def run_query(self, query: Query) -> None:
-        if query.empty:
-            self.engine.search(query)
-            self.model.clear()
-            self.last_answer = None
-            self.results_stack.setCurrentWidget(self.hint)
-            self.count_label.setText("")
+        if query.empty:  # browsing: the library newest first, when the listing arrives
             self.message_label.setText("")
+            self.engine.search(query)
             return
         self.message_label.setText("Searching…")
         self.engine.search(query)
@@ -521,6 +558,8 @@ class MainWindow(QMainWindow):
         dpr = self.devicePixelRatioF()
         self.loader.set_size(QSize(round(tile * dpr), round(tile * dpr)), dpr)
         self.view.set_tile(tile, self.settings.show_scores, self.model.sort)
+        if self.timeline is not None and self.view.sections is not self._timeline_sections():
+            self.view.set_sections(self._timeline_sections(), keep_top=True)  # months <-> days
 
     # ================================================================ photos
 

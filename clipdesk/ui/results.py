@@ -1,5 +1,8 @@
 """The results grid: a list model over search hits, a tile delegate and the view.
 
+Browsing (an empty query) shows the library newest first in the same grid, with a header
+band per month (per day for large tiles) painted by ``ResultsView``'s own layout; see there.
+
 The model holds the hits as columns (``engine.ResultSet``) and an ``order`` array over them,
 so sorting by date and the relevance cut-off cost milliseconds even for 100,000 results, and
 no Python object per result exists for the garbage collector to walk. Tiles have one size
@@ -26,13 +29,20 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette
-from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
+from PySide6.QtGui import QColor, QCursor, QFont, QFontMetrics, QPainter, QPalette, QRegion
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+)
 
 from clipdesk.ui.engine import ResultSet
 from clipdesk.ui.thumbnails import MAX_PENDING, ThumbnailLoader
 
 if TYPE_CHECKING:
+    from clipdesk.core.browse import Sections
     from clipdesk.core.search import Hit
 
 HitRole = Qt.ItemDataRole.UserRole + 1
@@ -42,6 +52,7 @@ DateRole = Qt.ItemDataRole.UserRole + 4
 
 ZOOM_STEPS = (96, 128, 160, 192, 224, 256, 320)
 MARGIN = 6
+HEADER_PAD = 8  # above and below a section header's text
 LAYOUT_BATCH = 2000  # rows laid out per event-loop turn: 100,000 results never freeze the GUI
 WAITING_LIMIT = 2 * MAX_PENDING  # tiles remembered as waiting for a thumbnail, about
 
@@ -77,14 +88,18 @@ class ResultsModel(QAbstractListModel):
         self._count = 0
         self._sort = "relevance"
         self._cutoff = 0  # percent of the score range
+        self._browsing = False  # the library newest first: no sort, no cut-off, dates shown
         self._waiting: dict[str, set[int]] = {}
         self._rows: dict[str, int] | None = None  # path -> row, made when first asked
 
     # ---------------------------------------------------------------- contents
 
-    def set_results(self, results: ResultSet) -> None:
+    def set_results(self, results: ResultSet, browsing: bool = False) -> None:
+        """Show ``results``; ``browsing``: they are the library in its own order (newest
+        first), which sorting and the cut-off leave alone."""
         self.beginResetModel()
         self._results = results
+        self._browsing = browsing
         self._waiting.clear()
         self._rows = None
         self.loader.drop_pending()
@@ -101,13 +116,19 @@ class ResultsModel(QAbstractListModel):
         return self._results
 
     @property
+    def browsing(self) -> bool:
+        return self._browsing
+
+    @property
     def sort(self) -> str:
-        return self._sort
+        """The order shown: browsing is always by date (the tiles' captions show it)."""
+        return "date" if self._browsing else self._sort
 
     def set_sort(self, sort: str) -> None:
         if sort != self._sort:
             self._sort = sort
-            self._reorder()
+            if not self._browsing:
+                self._reorder()
 
     @property
     def cutoff(self) -> int:
@@ -117,12 +138,13 @@ class ResultsModel(QAbstractListModel):
         percent = max(0, min(100, int(percent)))
         if percent != self._cutoff:
             self._cutoff = percent
-            self._reorder()
+            if not self._browsing:
+                self._reorder()
 
     def cutoff_score(self) -> float | None:
         """The lowest score shown, or None when the cut-off lets everything through."""
         scores = self._results.scores
-        if not len(scores) or self._cutoff == 0:
+        if not len(scores) or self._cutoff == 0 or self._browsing:
             return None
         lo, hi = float(scores.min()), float(scores.max())
         return lo + (hi - lo) * self._cutoff / 100.0
@@ -130,6 +152,8 @@ class ResultsModel(QAbstractListModel):
     def _compute_order(self) -> np.ndarray:
         scores, dates = self._results.scores, self._results.dates
         keep = np.arange(len(scores))
+        if self._browsing:
+            return keep
         threshold = self.cutoff_score()
         if threshold is not None:
             keep = keep[scores >= threshold - 1e-7]
@@ -304,13 +328,31 @@ class TileDelegate(QStyledItemDelegate):
 
 
 class ResultsView(QListView):
-    """The grid. Ctrl+wheel zooms; Space asks for the preview."""
+    """The grid. Ctrl+wheel zooms; Space asks for the preview.
+
+    Browsing (``set_sections``), the grid has section headers: a band across the grid's width
+    above each month's (or day's) photos, and the band of the month at the top stays pinned
+    there. The rows stay photos: headers are painted in gaps this view's own layout leaves,
+    not model rows, so ``hit(row)``, the selection, drag, the preview and the keys keep
+    meaning photos. The layout is arithmetic over the sections (a cumulative sum of their
+    heights, a binary search to find one): 100,000 photos lay out in well under a millisecond,
+    where header rows in a non-uniform QListView cost a Python ``sizeHint`` per row. Without
+    sections it is the plain QListView grid, uniform and batched, as searches have it.
+    """
 
     zoomRequested = Signal(int)  # +1 bigger, -1 smaller
     previewRequested = Signal(QPersistentModelIndex)
+    sectionShown = Signal(int)  # browsing: the section now under the pinned header
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        # set first: Qt calls the overrides below from the setters that follow
+        self._sections: Sections | None = None
+        self._tops = np.zeros(1, np.int64)  # content y of each section's header, then the end
+        self._columns = 1
+        self._header = 0  # a header band's height
+        self._header_font = QFont(self.font())
+        self._shown_section = -1
         self.setViewMode(QListView.ViewMode.ListMode)
         self.setFlow(QListView.Flow.LeftToRight)
         self.setWrapping(True)
@@ -330,6 +372,7 @@ class ResultsView(QListView):
         self.tile_delegate = TileDelegate(self)
         self.setItemDelegate(self.tile_delegate)
         self.verticalScrollBar().setSingleStep(40)
+        self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
 
     def setModel(self, model) -> None:
         old = self.model()
@@ -345,6 +388,11 @@ class ResultsView(QListView):
         grid, port = self.gridSize(), self.viewport()
         if not grid.isValid() or grid.width() <= 0 or grid.height() <= 0:
             port.update()
+            return
+        if self._sections is not None:
+            first, last = self._visible_rows()
+            if any(first <= row < last for row in rows):
+                port.update()
             return
         columns = max(1, port.width() // grid.width())
         top = self.verticalScrollBar().value() // grid.height()
@@ -369,10 +417,12 @@ class ResultsView(QListView):
         fitted = QSize(max(cell.width(), width // columns), cell.height())
         if fitted != self.gridSize():
             self.setGridSize(fitted)
+            self._relayout()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit_columns()
+        self._relayout()
 
     def wheelEvent(self, event) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -394,3 +444,351 @@ class ResultsView(QListView):
 
     def keyboardSearch(self, search: str) -> None:
         """Typing in the grid is not a file-name search; the window sends it to the search bar."""
+
+    # ================================================================ sections (browsing)
+
+    @property
+    def sections(self) -> Sections | None:
+        return self._sections
+
+    def set_sections(self, sections: Sections | None, keep_top: bool = False) -> None:
+        """Browse with these headers (their rows are the model's, in order), or None: the
+        plain grid. Call after the model has its rows. ``keep_top``: the photo at the top
+        stays there (months to days as the tiles grow)."""
+        anchor = -1
+        if keep_top and self._sections is not None and len(self._tops) > 1:
+            anchor = self._nearest_row(0, self.verticalScrollBar().value() + self._header)
+        self._sections = sections
+        self._shown_section = -1
+        self._tops = np.zeros(1, np.int64)
+        self._relayout(keep_top=False)
+        if anchor >= 0 and sections is not None:
+            self.scrollTo(self.model().index(anchor, 0),
+                          QAbstractItemView.ScrollHint.PositionAtTop)
+        if sections is None:
+            super().updateGeometries()
+            self.scheduleDelayedItemsLayout()
+        self.viewport().update()
+
+    def section_at_top(self) -> int:
+        """The section under the pinned header, or -1 without sections."""
+        if self._sections is None or not len(self._sections):
+            return -1
+        y = self.verticalScrollBar().value() + self._header
+        return max(0, min(len(self._sections) - 1,
+                          int(np.searchsorted(self._tops, y, side="right")) - 1))
+
+    def scroll_to_section(self, section: int) -> None:
+        """Put a section's header at the top of the grid."""
+        if self._sections is not None and 0 <= section < len(self._sections):
+            self.verticalScrollBar().setValue(int(self._tops[section]))
+
+    def _cell_size(self) -> tuple[int, int]:
+        grid = self.gridSize()
+        if grid.isValid() and grid.width() > 0 and grid.height() > 0:
+            return grid.width(), grid.height()
+        cell = self.tile_delegate.cell_size("date")
+        return max(1, cell.width()), max(1, cell.height())
+
+    def _row_count(self) -> int:
+        model = self.model()
+        total = int(self._sections.counts.sum()) if self._sections is not None else 0
+        return min(total, model.rowCount()) if model is not None else 0
+
+    def _relayout(self, keep_top: bool = True) -> None:
+        """Section tops for the current width and tile size; the photo at the top stays
+        there (zoom, resize)."""
+        sections = self._sections
+        if sections is None:
+            return
+        anchor = self._nearest_row(0, self.verticalScrollBar().value() + self._header) \
+            if keep_top and len(self._tops) > 1 else -1
+        width, height = self._cell_size()
+        self._columns = max(1, self.viewport().width() // width)
+        self._header_font = QFont(self.font())
+        self._header_font.setBold(True)
+        self._header = QFontMetrics(self._header_font).height() + 2 * HEADER_PAD
+        lines = (sections.counts + self._columns - 1) // self._columns
+        self._tops = np.concatenate(([0], np.cumsum(self._header + lines * height)))
+        self._update_scrollbar()
+        if anchor >= 0 and self.model() is not None:
+            self.scrollTo(self.model().index(anchor), QAbstractItemView.ScrollHint.PositionAtTop)
+
+    def _update_scrollbar(self) -> None:
+        bar, height = self.verticalScrollBar(), self.viewport().height()
+        bar.setRange(0, max(0, int(self._tops[-1]) - height))
+        bar.setPageStep(max(1, height))
+        self.horizontalScrollBar().setRange(0, 0)
+
+    def updateGeometries(self) -> None:
+        if self._sections is None:
+            super().updateGeometries()
+            return
+        QAbstractItemView.updateGeometries(self)  # not QListView's: its scroll range is not ours
+        self._update_scrollbar()
+
+    def _row_rect(self, row: int) -> QRect:
+        """A row's cell in content coordinates (y from the top of the first header)."""
+        sections = self._sections
+        s = sections.section_of(row)
+        line, column = divmod(row - int(sections.starts[s]), self._columns)
+        width, height = self._cell_size()
+        return QRect(column * width, int(self._tops[s]) + self._header + line * height,
+                     width, height)
+
+    def _section_at(self, y: int) -> int:
+        return int(np.searchsorted(self._tops, y, side="right")) - 1
+
+    def _row_at(self, x: int, y: int) -> int:
+        """The row whose cell holds the content point, or -1 (a header, a gap, outside)."""
+        sections = self._sections
+        s = self._section_at(y)
+        if x < 0 or s < 0 or s >= len(sections):
+            return -1
+        width, height = self._cell_size()
+        column, inside = x // width, y - int(self._tops[s]) - self._header
+        if column >= self._columns or inside < 0:
+            return -1
+        k = (inside // height) * self._columns + column
+        row = int(sections.starts[s]) + k
+        return row if k < int(sections.counts[s]) and row < self._row_count() else -1
+
+    def _nearest_row(self, x: int, y: int) -> int:
+        """The row nearest the content point (a header gives its section's first line)."""
+        sections = self._sections
+        if sections is None or not self._row_count():
+            return -1
+        s = max(0, min(len(sections) - 1, self._section_at(y)))
+        width, height = self._cell_size()
+        count = int(sections.counts[s])
+        lines = (count + self._columns - 1) // self._columns
+        line = max(0, min(lines - 1, (y - int(self._tops[s]) - self._header) // height))
+        column = max(0, min(self._columns - 1, x // width))
+        row = int(sections.starts[s]) + min(line * self._columns + column, count - 1)
+        return min(row, self._row_count() - 1)
+
+    def _visible_rows(self) -> tuple[int, int]:
+        top, port = self.verticalScrollBar().value(), self.viewport()
+        first = self._nearest_row(0, top)
+        last = self._nearest_row(port.width(), top + port.height())
+        return (first, last + 1) if first >= 0 else (0, 0)
+
+    def visualRect(self, index) -> QRect:
+        if self._sections is None:
+            return super().visualRect(index)
+        if not index.isValid() or index.row() >= self._row_count():
+            return QRect()
+        return self._row_rect(index.row()).translated(0, -self.verticalOffset())
+
+    def indexAt(self, point) -> QModelIndex:
+        if self._sections is None:
+            return super().indexAt(point)
+        row = self._row_at(point.x(), point.y() + self.verticalOffset())
+        return self.model().index(row, 0) if row >= 0 else QModelIndex()
+
+    def verticalOffset(self) -> int:
+        if self._sections is None:
+            return super().verticalOffset()
+        return self.verticalScrollBar().value()
+
+    def horizontalOffset(self) -> int:
+        return 0 if self._sections is not None else super().horizontalOffset()
+
+    def scrollTo(self, index, hint=QAbstractItemView.ScrollHint.EnsureVisible) -> None:
+        if self._sections is None:
+            super().scrollTo(index, hint)
+            return
+        if not index.isValid() or index.row() >= self._row_count():
+            return
+        rect, bar = self._row_rect(index.row()), self.verticalScrollBar()
+        height, value = self.viewport().height(), bar.value()
+        top = rect.top() - self._header  # the pinned header covers the band above the photo
+        hints = QAbstractItemView.ScrollHint
+        if hint == hints.PositionAtTop:
+            value = top
+        elif hint == hints.PositionAtBottom:
+            value = rect.bottom() + 1 - height
+        elif hint == hints.PositionAtCenter:
+            value = rect.center().y() - height // 2
+        elif top < value:
+            value = top
+        elif rect.bottom() + 1 > value + height:
+            value = rect.bottom() + 1 - height
+        bar.setValue(value)
+
+    def moveCursor(self, action, modifiers) -> QModelIndex:
+        """Arrows walk the photos across section gaps: up and down keep the column where the
+        next or previous line has one; Page keys move a screen; Home and End the ends."""
+        if self._sections is None:
+            return super().moveCursor(action, modifiers)
+        model, rows = self.model(), self._row_count()
+        if not rows:
+            return QModelIndex()
+        current = self.currentIndex()
+        if not current.isValid():
+            return model.index(0, 0)
+        row, sections, columns = current.row(), self._sections, self._columns
+        s = sections.section_of(row)
+        start, count = int(sections.starts[s]), int(sections.counts[s])
+        line, column = divmod(row - start, columns)
+        last_line = (count - 1) // columns
+        act = QAbstractItemView.CursorAction
+        if action in (act.MoveLeft, act.MovePrevious):
+            row -= 1
+        elif action in (act.MoveRight, act.MoveNext):
+            row += 1
+        elif action == act.MoveHome:
+            row = 0
+        elif action == act.MoveEnd:
+            row = rows - 1
+        elif action == act.MoveUp:
+            if line > 0:
+                row -= columns
+            elif s > 0:
+                before = int(sections.counts[s - 1])
+                row = int(sections.starts[s - 1]) + min(
+                    ((before - 1) // columns) * columns + column, before - 1)
+        elif action == act.MoveDown:
+            if line < last_line:
+                row = min(row + columns, start + count - 1)
+            elif s + 1 < len(sections):
+                row = int(sections.starts[s + 1]) + min(column, int(sections.counts[s + 1]) - 1)
+        elif action in (act.MovePageUp, act.MovePageDown):
+            rect = self._row_rect(row)
+            step = self.viewport().height() - self._header
+            step = -step if action == act.MovePageUp else step
+            row = self._nearest_row(rect.center().x(), rect.center().y() + step)
+        row = max(0, min(rows - 1, row))
+        return model.index(row, 0)
+
+    def setSelection(self, rect: QRect, command) -> None:
+        """A click selects its photo; Shift+click and Shift+arrows the photos between the two
+        ends in order (``rect`` runs from the anchor to the new end); a rubber band the
+        photos it covers."""
+        if self._sections is None:
+            super().setSelection(rect, command)
+            return
+        from PySide6.QtCore import QItemSelection
+
+        model, offset, selection = self.model(), self.verticalOffset(), QItemSelection()
+        if self.state() == QAbstractItemView.State.DragSelectingState:
+            for first, last in self._rows_in(rect.normalized().translated(0, offset)):
+                selection.select(model.index(first, 0), model.index(last, 0))
+        else:
+            a = self._row_at(rect.left(), rect.top() + offset)
+            if rect.width() == 1 and rect.height() == 1:
+                b = a
+            else:
+                a = a if a >= 0 else self._nearest_row(rect.left(), rect.top() + offset)
+                b = self._nearest_row(rect.right(), rect.bottom() + offset)
+            if a >= 0 and b >= 0:
+                selection.select(model.index(min(a, b), 0), model.index(max(a, b), 0))
+        self.selectionModel().select(selection, command)
+
+    def _rows_in(self, rect: QRect) -> list[tuple[int, int]]:
+        """(first, last) row runs, one per grid line, of the cells a content rect touches."""
+        sections, out = self._sections, []
+        width, height = self._cell_size()
+        c0 = max(0, rect.left() // width)
+        c1 = min(self._columns - 1, rect.right() // width)
+        if c1 < c0:
+            return out
+        s = max(0, self._section_at(rect.top()))
+        while s < len(sections) and self._tops[s] <= rect.bottom():
+            start, count = int(sections.starts[s]), int(sections.counts[s])
+            body = int(self._tops[s]) + self._header
+            l0 = max(0, (rect.top() - body) // height)
+            l1 = min((count - 1) // self._columns, (rect.bottom() - body) // height)
+            for line in range(l0, l1 + 1):
+                first = line * self._columns + c0
+                if first < count:
+                    out.append((start + first, start + min(line * self._columns + c1, count - 1)))
+            s += 1
+        return out
+
+    def visualRegionForSelection(self, selection) -> QRegion:
+        if self._sections is None:
+            return super().visualRegionForSelection(selection)
+        return QRegion(self.viewport().rect())
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        if self._sections is not None:  # the pinned header moved with the pixels: repaint it
+            self.viewport().update(QRect(0, 0, self.viewport().width(),
+                                         self._header + max(0, dy)))
+
+    def _on_scrolled(self, _value: int) -> None:
+        section = self.section_at_top()
+        if section != self._shown_section and section >= 0:
+            self._shown_section = section
+            self.sectionShown.emit(section)
+
+    def paintEvent(self, event) -> None:
+        if self._sections is None:
+            super().paintEvent(event)
+            return
+        sections, model = self._sections, self.model()
+        port = self.viewport()
+        painter = QPainter(port)
+        offset, width = self.verticalOffset(), port.width()
+        area = event.rect()
+        y0, y1 = area.top() + offset, area.bottom() + offset
+        cell_w, cell_h = self._cell_size()
+        rows = self._row_count()
+        base = QStyleOptionViewItem()
+        self.initViewItemOption(base)
+        flag = QStyle.StateFlag
+        plain = base.state & ~(flag.State_Selected | flag.State_HasFocus | flag.State_MouseOver)
+        chosen, current = self.selectionModel(), self.currentIndex()
+        current_row = current.row() if current.isValid() and self.hasFocus() else -1
+        hover = self.indexAt(port.mapFromGlobal(QCursor.pos())).row() if port.underMouse() else -1
+        s = max(0, self._section_at(y0))
+        while s < len(sections) and self._tops[s] <= y1:
+            top = int(self._tops[s])
+            self._paint_header(painter, s, QRect(0, top - offset, width, self._header))
+            start, count = int(sections.starts[s]), int(sections.counts[s])
+            body = top + self._header
+            l0 = max(0, (y0 - body) // cell_h)
+            l1 = min((count - 1) // self._columns, (y1 - body) // cell_h)
+            for line in range(l0, l1 + 1):
+                for column in range(self._columns):
+                    k = line * self._columns + column
+                    row = start + k
+                    if k >= count or row >= rows:
+                        break
+                    index = model.index(row, 0)
+                    option = QStyleOptionViewItem(base)
+                    option.rect = QRect(column * cell_w, body + line * cell_h - offset,
+                                        cell_w, cell_h)
+                    state = plain
+                    if chosen.isSelected(index):
+                        state |= flag.State_Selected
+                    if row == current_row:
+                        state |= flag.State_HasFocus
+                    if row == hover:
+                        state |= flag.State_MouseOver
+                    option.state = state
+                    self.tile_delegate.paint(painter, option, index)
+            s += 1
+        pinned = self.section_at_top()
+        if pinned >= 0 and self._tops[pinned] < offset:  # its own header has scrolled away
+            following = int(self._tops[pinned + 1]) - offset
+            self._paint_header(painter, pinned, QRect(0, min(0, following - self._header),
+                                                      width, self._header))
+        painter.end()
+
+    def _paint_header(self, painter: QPainter, section: int, rect: QRect) -> None:
+        """A band across the grid: "March 2026 · 214 photos", opaque (pinned, it covers
+        the tiles scrolling under it)."""
+        palette = self.palette()
+        painter.save()
+        painter.fillRect(rect, palette.color(QPalette.ColorRole.Base))
+        painter.setFont(self._header_font)
+        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        painter.drawText(rect.adjusted(MARGIN + 4, 0, -MARGIN, 0),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         self._sections.label(section))
+        line = palette.color(QPalette.ColorRole.Mid)
+        painter.fillRect(QRect(rect.left() + MARGIN, rect.bottom(), rect.width() - 2 * MARGIN, 1),
+                         line)
+        painter.restore()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from clipdesk.core.query import Query
-from clipdesk.ui.answers import ModelNotReady, ModelState, ResultSet, SearchAnswer
+from clipdesk.ui.answers import ModelNotReady, ModelState, ResultSet, SearchAnswer, Timeline
 from clipdesk.ui.settings import Settings
 from clipdesk.ui.workers import Generations, JobError, Pool, Worker
 
@@ -80,6 +80,21 @@ def search_job(worker: Worker, searcher: Searcher, query: Query, n: int) -> Sear
                         searcher.model.spec)
 
 
+def browse_job(worker: Worker, library: Library, query: Query) -> SearchAnswer:
+    """An empty query: the whole library (within the query's filters), newest first, with its
+    months and days. Run here, not on the GUI thread: 100,000 rows take a tenth of a second."""
+    import numpy as np
+
+    from clipdesk.core import browse
+
+    start = time.perf_counter()
+    found = browse.listing(library.catalog, query.filters)
+    results = ResultSet(found.paths, found.hashes, found.ids,
+                        np.zeros(len(found), np.float32), found.dates)
+    return SearchAnswer(worker.generation, query, results, time.perf_counter() - start, "",
+                        Timeline(found.months, found.days))
+
+
 def tags_job(worker: Worker, searcher: Searcher, path: str, n: int,
              cached: tuple[list[str], Any] | None) -> Tags:
     """Rank labels for the photo at ``path``; the label vectors come from ``cached`` when the
@@ -117,6 +132,7 @@ class SearchController(QObject):
         self.waiting_reason = waiting_reason or (
             lambda: "Loading the model… your search runs as soon as it is ready.")
         self.searcher: Searcher | None = None
+        self.library: Library | None = None  # what an empty query browses
         self.search_spec: str | None = None  # the model answering searches (may lag the model's)
         self._pending: Query | None = None  # asked, not answered yet
         self._last: Query | None = None  # the query on screen: refreshed when photos change
@@ -132,6 +148,14 @@ class SearchController(QObject):
 
         self.searcher = Searcher(library, row, encoder_for_search(encoder))
         self.search_spec = row.spec
+        self.library = library
+
+    def set_library(self, library: Library, browse: Query | None = None) -> None:
+        """Browse ``library`` (an empty query needs no model, so no searcher). ``browse``:
+        the empty query to show when nothing has been asked yet (``run_pending`` runs it)."""
+        self.library = library
+        if browse is not None and browse.empty and self._pending is None and self._last is None:
+            self._pending = browse
 
     def model_ready(self, library: Library, row: ModelRow, encoder: Encoder,
                     complete: bool) -> None:
@@ -163,16 +187,13 @@ class SearchController(QObject):
 
     def search(self, query: Query) -> int:
         """Answer ``query`` in the background; returns its generation. Only the newest
-        generation's answer is emitted."""
+        generation's answer is emitted. An empty query browses the library."""
         gen = self.gens.next("search")
-        self._last = None if query.empty else query
-        if query.empty:
-            self._pending = None
-            self._queued = None
-            return gen
+        self._last = query
         self._pending = query
-        if self.searcher is None:
-            self.waiting.emit(self.waiting_reason())
+        if not self._can_answer(query):
+            if not query.empty:  # browsing waits for the library without a word
+                self.waiting.emit(self.waiting_reason())
             return gen
         if self._running is not None:  # one at a time; the newest waits its turn
             self._queued = (gen, query)
@@ -182,12 +203,18 @@ class SearchController(QObject):
 
     def run_pending(self) -> None:
         """Ask the query that is still unanswered (or to be refreshed), if it can run now."""
-        if self._pending is not None and self.searcher is not None:
+        if self._pending is not None and self._can_answer(self._pending):
             self.search(self._pending)
 
+    def _can_answer(self, query: Query) -> bool:
+        return self.library is not None if query.empty else self.searcher is not None
+
     def _start(self, gen: int, query: Query) -> None:
-        worker = Worker(search_job, self.searcher, query, self.settings.max_results,
-                        generation=gen, name="search")
+        if query.empty:
+            worker = Worker(browse_job, self.library, query, generation=gen, name="browse")
+        else:
+            worker = Worker(search_job, self.searcher, query, self.settings.max_results,
+                            generation=gen, name="search")
         worker.signals.result.connect(self._on_result)
         worker.signals.error.connect(self._on_error)
         worker.signals.finished.connect(self._on_finished)
@@ -223,7 +250,7 @@ class SearchController(QObject):
         if self._queued is not None:
             gen, query = self._queued
             self._queued = None
-            if self.gens.is_current("search", gen) and self.searcher is not None:
+            if self.gens.is_current("search", gen) and self._can_answer(query):
                 self._start(gen, query)
 
     # ================================================================ tags
