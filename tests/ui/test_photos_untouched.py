@@ -1,6 +1,8 @@
 """ClipDesk never touches a photo: every byte, size, mode and mtime under the photo folders
 (and each folder's listing and mtime) is the same after indexing, watching, searching,
-finding similar, tags, and the app's own flows (grid, preview, tags, copy image)."""
+finding similar, tags, and the app's own flows (grid, preview, tags, copy image, the
+duplicates view). The one exception, the duplicates view's Move to Trash, moves exactly the
+photos the user confirmed, and only after the confirmation."""
 
 from __future__ import annotations
 
@@ -13,12 +15,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import trashhelpers
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
+from trashhelpers import trashed
 from uihelpers import shown_paths, type_query, wait_ready
 
 import tinyclip
+
+real_trash = trashhelpers.real_trash  # a fixture
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
@@ -36,9 +42,13 @@ def snapshot(root: Path) -> dict[str, tuple]:
 
 
 def test_no_flow_changes_anything_under_the_photo_folders(qtbot, open_window, tmp_path, cli,
-                                                         shapes_folder, trained_model):
+                                                         shapes_folder, trained_model,
+                                                         real_trash):
     photos = tmp_path / "photos"
     shutil.copytree(shapes_folder, photos)
+    (photos / "backup").mkdir()
+    copy = photos / "backup" / "red-circle-0 (1).jpg"  # for the duplicates view
+    shutil.copy2(photos / "red-circle-0.jpg", copy)
     rotated = Image.open(next(photos.glob("*.jpg")))
     exif = Image.Exif()
     exif[0x0112] = 6  # shown rotated; the file itself must stay as it is
@@ -88,6 +98,24 @@ def test_no_flow_changes_anything_under_the_photo_folders(qtbot, open_window, tm
     qtbot.keyClick(window.preview, Qt.Key.Key_Right)
     qtbot.keyClick(window.preview, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: len(shown_paths(window)) > 0)
+    # the duplicates view: looking, choosing and a cancelled Move to Trash change nothing
+    window.show_duplicates()
+    view = window.duplicates_view
+    qtbot.waitUntil(lambda: not view.busy and bool(view.pages["exact"].boxes), timeout=30_000)
+    view.trash_button.click()
+    assert view.confirmation.paths() == [str(copy)]
+    view.confirmation.reject()
+    qtbot.wait(200)
+    assert snapshot(photos) == before
+    # confirmed: exactly that photo leaves (for the trash), nothing else changes
+    view.trash_button.click()
+    with qtbot.waitSignal(view.trashDone, timeout=30_000):
+        view.confirmation.accept()
+    after = snapshot(photos)
+    assert list(trashed(real_trash).values()) == [str(copy)]
+    assert after["backup/"][1] == ()  # its folder's listing (and so its mtime) changed
+    unchanged = {k: v for k, v in before.items() if k not in ("backup/", "backup/" + copy.name)}
+    assert {k: v for k, v in after.items() if k != "backup/"} == unchanged
     window.close()
     QApplication.processEvents()
-    assert snapshot(photos) == before
+    assert snapshot(photos) == after
