@@ -63,6 +63,11 @@ def bytes_text(n: int) -> str:
     return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n / 1024:,.0f} kB"
 
 
+def count(n: int, what: str) -> str:
+    """``1 photo``, ``3 photos``."""
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
 def member_facts(member: Member) -> str:
     """Size, dimensions, date and folder of one photo, a line each."""
     dims = f"{member.width} × {member.height}" if member.width and member.height else "size unknown"
@@ -241,7 +246,7 @@ class TrashConfirmation(QDialog):
         layout = QVBoxLayout(self)
         total = sum(m.size for m in members)
         self.label = QLabel(
-            f"These {len(members)} photos ({bytes_text(total)}) will be moved to the Trash. "
+            f"{count(len(members), 'photo')} ({bytes_text(total)}) will be moved to the Trash. "
             "You can put them back from there. The photo kept in each group stays where it is.")
         self.label.setWordWrap(True)
         layout.addWidget(self.label)
@@ -278,6 +283,7 @@ class DuplicatesView(QDialog):
         self._left_alone: set[tuple] = set()  # groups the user left out (kind, their paths)
         self._generation = 0
         self._default_threshold = NEAR_THRESHOLD
+        self._finding: Worker | None = None
         self._threshold_set = False
         self._searching = False
         self._moving = False
@@ -361,10 +367,13 @@ class DuplicatesView(QDialog):
             self.threshold.blockSignals(True)
             self.threshold.setValue(self._default_threshold)
             self.threshold.blockSignals(False)
+        if self._finding is not None:  # a look not started yet never runs
+            self.engine.general.cancel(self._finding)
         worker = Worker(find_job, library, model, self.current_threshold,
                         generation=self._generation, name="duplicates")
         worker.signals.result.connect(self._on_found)
         worker.signals.error.connect(self._on_find_failed)
+        self._finding = worker
         self.engine.general.start(worker)
 
     @Slot(int, object)
@@ -378,8 +387,9 @@ class DuplicatesView(QDialog):
         text = "" if found.with_model else (
             "Near duplicates and burst shots need the model's index; it is not ready yet.")
         if found.left_out:
-            text += (" " if text else "") + (f"{len(found.left_out)} photo(s) left out because they changed or vanished "
-                    "since they were indexed: " + "; ".join(
+            text += (" " if text else "") + (
+                f"{count(len(found.left_out), 'photo')} left out: changed or vanished since "
+                "indexed: " + "; ".join(
                         f"{path}: {why}" for path, why in found.left_out[:5]))
         self.message_label.setText(text)
         self.found.emit()
@@ -433,7 +443,8 @@ class DuplicatesView(QDialog):
         freed = sum(m.size for m in members)
         total = sum(g.wasted for groups in self.groups.values() for g in groups)
         self.summary.setText(
-            f"{KIND_TITLES[page.kind]}: {len(page.boxes)} groups, {len(members)} photos to "
+            f"{KIND_TITLES[page.kind]}: {count(len(page.boxes), 'group')}, "
+            f"{count(len(members), 'photo')} to "
             f"move, {bytes_text(freed)} to free · all kinds: {bytes_text(total)} reclaimable")
         self.trash_button.setEnabled(bool(members) and not self.busy)
         self.trash_button.setText(f"Move {len(members)} to Trash…" if members
@@ -452,7 +463,7 @@ class DuplicatesView(QDialog):
 
     def _move(self, members: list[Member]) -> None:
         self._moving = True
-        self.message_label.setText(f"Moving {len(members)} photos to the Trash…")
+        self.message_label.setText(f"Moving {count(len(members), 'photo')} to the Trash…")
         self._update_summary()
         self.engine.trash([TrashRequest(m.path, m.size, m.mtime) for m in members])
 
@@ -470,10 +481,10 @@ class DuplicatesView(QDialog):
         result = trashed.result
         lines = []
         if result.moved:
-            lines.append(f"Moved {len(result.moved)} photo(s) to the Trash; restore them from "
-                         "there if needed.")
+            lines.append(f"Moved {count(len(result.moved), 'photo')} to the Trash; restore "
+                         "from there if needed.")
         if result.failed:
-            lines.append(f"{len(result.failed)} photo(s) not moved ({KEPT}):")
+            lines.append(f"{count(len(result.failed), 'photo')} not moved ({KEPT}):")
             lines += [f"  {path}: {why}" for path, why in result.failed]
         if trashed.not_forgotten:
             lines.append(f"The library still lists the moved photos: {trashed.not_forgotten}")
