@@ -583,8 +583,17 @@ class ResultsView(QListView):
     def indexAt(self, point) -> QModelIndex:
         if self._sections is None:
             return super().indexAt(point)
+        if point.y() < self._pinned_height():  # the pinned header covers the tiles under it
+            return QModelIndex()
         row = self._row_at(point.x(), point.y() + self.verticalOffset())
         return self.model().index(row, 0) if row >= 0 else QModelIndex()
+
+    def _pinned_height(self) -> int:
+        """How far down the viewport the pinned header reaches (0: none is pinned)."""
+        pinned, offset = self.section_at_top(), self.verticalScrollBar().value()
+        if pinned < 0 or self._tops[pinned] >= offset:
+            return 0
+        return max(0, min(self._header, int(self._tops[pinned + 1]) - offset))
 
     def verticalOffset(self) -> int:
         if self._sections is None:
@@ -771,7 +780,7 @@ class ResultsView(QListView):
                     self.tile_delegate.paint(painter, option, index)
             s += 1
         pinned = self.section_at_top()
-        if pinned >= 0 and self._tops[pinned] < offset:  # its own header has scrolled away
+        if self._pinned_height():  # its own header has scrolled away
             following = int(self._tops[pinned + 1]) - offset
             self._paint_header(painter, pinned, QRect(0, min(0, following - self._header),
                                                       width, self._header))
