@@ -86,6 +86,9 @@ class SearchAnswer:
     seconds: float
     model: str
     timeline: Timeline | None = None  # set when browsing: the library, newest first
+    # the lowest score worth showing (core.cutoff.adaptive_cutoff), the grid's "Auto" cut-off;
+    # None: show every result
+    cutoff: float | None = None
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Filter chips beside the search field: dates, media kind and folder, each removable.
+"""Filter chips beside the search field (dates, media kind and folder, each removable), the
+relevance cut-off control and what the grid says when it has nothing to show.
 
 The chips show ``Filters`` (the CLI's ``--folder``, ``--after``, ``--before``, plus the media
 kind) and edit them: a "Filter" button's menu adds a date preset, a custom date range or a
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime
+from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import QDate, Signal
+import numpy as np
+from PySide6.QtCore import QDate, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QDateEdit,
@@ -26,11 +29,19 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QSlider,
     QToolButton,
     QWidget,
 )
 
-from clipdesk.core.query import DATE_PRESETS, Filters, date_preset, day_range, describe_dates
+from clipdesk.core.query import (
+    DATE_PRESETS,
+    Filters,
+    Query,
+    date_preset,
+    day_range,
+    describe_dates,
+)
 
 # What the media menu and chips call each kind of ``MEDIA_KINDS``.
 MEDIA_NAMES = {"photo": "Photos", "raw": "RAW photos", "video": "Videos"}
@@ -255,3 +266,125 @@ class FilterBar(QWidget):
     def clear(self) -> None:
         """Drop every filter the chips show (a minimum score, if any, stays)."""
         self._edit(Filters(min_score=self._filters.min_score))
+
+
+# ---------------------------------------------------------------------- the relevance cut-off
+
+
+class CutoffControl(QWidget):
+    """The relevance cut-off beside the filters: "Auto" uses each answer's adaptive cut-off
+    (``clipdesk.core.cutoff``); moving the slider overrides it for this query (the window
+    turns Auto back on for a new query). The slider is a percent of the answer's score range,
+    0 showing everything."""
+
+    autoToggled = Signal(bool)  # the user pressed Auto
+    percentMoved = Signal(int)  # the user moved the slider
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(QLabel("Cut-off:"))
+        self.auto_button = QToolButton()
+        self.auto_button.setText("Auto")
+        self.auto_button.setCheckable(True)
+        self.auto_button.setChecked(True)
+        self.auto_button.setToolTip("Show the photos that stand out for this query; the slider "
+                                    "overrides it until the next search")
+        self.auto_button.toggled.connect(self.autoToggled)
+        layout.addWidget(self.auto_button)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 100)
+        self.slider.setFixedWidth(120)
+        self.slider.setToolTip("Hide weaker matches")
+        self.slider.setAccessibleName("Cut-off")
+        self.slider.valueChanged.connect(self.percentMoved)
+        layout.addWidget(self.slider)
+        self.value_label = QLabel("all")
+        self.value_label.setMinimumWidth(90)
+        layout.addWidget(self.value_label)
+
+    @property
+    def auto(self) -> bool:
+        return self.auto_button.isChecked()
+
+    def set_auto(self, on: bool) -> None:
+        """Show Auto on or off without telling anyone (the window decided it)."""
+        self.auto_button.blockSignals(True)
+        self.auto_button.setChecked(on)
+        self.auto_button.blockSignals(False)
+
+    def set_percent(self, percent: int) -> None:
+        """Move the slider without telling anyone."""
+        self.slider.blockSignals(True)
+        self.slider.setValue(percent)
+        self.slider.blockSignals(False)
+
+    def show_score(self, score: float | None, scores: np.ndarray | None = None) -> None:
+        """The lowest score shown: "auto ≥ 0.23", "auto: all", "≥ 0.23" or "all". On Auto the
+        slider moves to where that score sits in ``scores``' range, so that dragging it starts
+        from what is shown."""
+        if self.auto and scores is not None and len(scores):
+            lo, hi = float(scores.min()), float(scores.max())
+            at = 0 if score is None or hi <= lo else (score - lo) / (hi - lo) * 100
+            self.set_percent(max(0, min(100, int(at))))
+        shown = "all" if score is None else f"≥ {score:.2f}"
+        self.value_label.setText(("auto: " if score is None else "auto ") + shown
+                                 if self.auto else shown)
+
+
+# ---------------------------------------------------------------------- empty states
+
+_FORMAT_NAMES = {".jpg": "JPEG", ".png": "PNG", ".webp": "WebP", ".gif": "GIF", ".bmp": "BMP",
+                 ".tif": "TIFF", ".heic": "HEIC", ".avif": "AVIF"}
+
+
+def readable_formats() -> str:
+    """The formats ClipDesk indexes, in words ("JPEG, PNG, WebP, GIF, BMP and TIFF"), from
+    the scanner's own list (HEIC and AVIF only when pillow-heif is there)."""
+    from clipdesk.core.scan import has_photo_suffix
+
+    names = [name for suffix, name in _FORMAT_NAMES.items() if has_photo_suffix("x" + suffix)]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def empty_state_html(query: Query, shown: int, total: int) -> str | None:
+    """What the grid says instead of showing nothing, or None when it shows photos. Nothing
+    found at all: which folder (or filters) had no photos and what ClipDesk reads; results all
+    below the cut-off: a link (``#show-all``) that lowers it."""
+    if total and not shown:
+        noun = "result" if total == 1 else "results"
+        return (f"Nothing scores above the cut-off — <a href='#show-all'>show all {total:,} "
+                f"{noun}</a>")
+    if total or (query.empty and not query.filters.active):
+        return None  # photos, or browsing an empty library: the window's hint says what to do
+    reads = f"ClipDesk reads {readable_formats()} files."
+    folder = query.filters.folder
+    where = f"No photos in {escape(folder_label(folder)[3:])} yet" if folder is not None else (
+        "No photos match these filters" if query.filters.active else "No photos here yet")
+    more = (" — <a href='#clear-filters'>clear the filters</a>"
+            if query.filters.active and folder is None else "")
+    return f"{where}{more}.<br>{reads}"
+
+
+class EmptyState(QLabel):
+    """The grid's place when there is nothing to show: says why, with a link that helps."""
+
+    showAllRequested = Signal()
+    clearFiltersRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("emptyState")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.linkActivated.connect(self._on_link)
+
+    def _on_link(self, link: str) -> None:
+        if link == "#show-all":
+            self.showAllRequested.emit()
+        elif link == "#clear-filters":
+            self.clearFiltersRequested.emit()

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QSlider,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -33,6 +32,7 @@ from clipdesk.core.query import Query
 from clipdesk.core.status import LibraryStatus
 from clipdesk.ui import desktop
 from clipdesk.ui.engine import Engine, ModelState, SearchAnswer
+from clipdesk.ui.filterbar import CutoffControl, EmptyState, empty_state_html
 from clipdesk.ui.folders import FoldersDialog
 from clipdesk.ui.images import load_photo, read_photo
 from clipdesk.ui.preview import PreviewDialog
@@ -139,16 +139,11 @@ class MainWindow(QMainWindow):
         self.sort_combo.currentIndexChanged.connect(
             lambda _i: self.set_sort(self.sort_combo.currentData()))
         top.addWidget(self.sort_combo)
-        top.addWidget(QLabel("Cut-off:"))
-        self.cutoff_slider = QSlider(Qt.Orientation.Horizontal)
-        self.cutoff_slider.setRange(0, 100)
-        self.cutoff_slider.setFixedWidth(120)
-        self.cutoff_slider.setToolTip("Hide weaker matches")
-        self.cutoff_slider.valueChanged.connect(self.set_cutoff)
-        top.addWidget(self.cutoff_slider)
-        self.cutoff_label = QLabel("all")
-        self.cutoff_label.setMinimumWidth(44)
-        top.addWidget(self.cutoff_label)
+        self.cutoff = CutoffControl()  # "Auto" (each answer's adaptive cut-off) or the slider
+        self.cutoff_slider, self.cutoff_label = self.cutoff.slider, self.cutoff.value_label
+        self.cutoff.percentMoved.connect(self.set_cutoff)
+        self.cutoff.autoToggled.connect(self.set_auto_cutoff)
+        top.addWidget(self.cutoff)
         layout.addLayout(top)
 
         self.model_banner = ModelPanel(banner=True)
@@ -181,6 +176,10 @@ class MainWindow(QMainWindow):
         self.view.installEventFilter(self)
         self.results_stack.addWidget(self.hint)
         self.results_stack.addWidget(self.view)
+        self.empty_state = EmptyState()  # nothing to show: why, and a link that helps
+        self.empty_state.showAllRequested.connect(self.show_all_results)
+        self.empty_state.clearFiltersRequested.connect(self.search_bar.filter_bar.clear)
+        self.results_stack.addWidget(self.empty_state)
         grid_row = QHBoxLayout()  # browsing: the grid, and the date jump beside it
         grid_row.addWidget(self.results_stack, 1)
         self.date_list = DateList()
@@ -377,6 +376,11 @@ class MainWindow(QMainWindow):
         and an open preview stays on its photo."""
         last = getattr(self, "last_answer", None)
         refresh = last is not None and last.query == answer.query and self.model.rowCount() > 0
+        # the answer's adaptive cut-off: a new query starts on it ("Auto"), a refresh keeps
+        # what the user chose
+        self.model.set_auto_cutoff(answer.cutoff, auto=None if refresh else True)
+        if not refresh:
+            self.cutoff.set_auto(True)
         if refresh:
             current = self.view.currentIndex()
             current_path = self.model.path_at(current.row()) if current.isValid() else None
@@ -439,6 +443,8 @@ class MainWindow(QMainWindow):
         self.message_label.setText(message)
 
     def _update_count(self, shown: int, total: int) -> None:
+        self.cutoff.show_score(self.model.cutoff_score(), self.model.results.scores)
+        self._show_empty_state(shown, total)
         answer = getattr(self, "last_answer", None)
         if answer is None or self.search_bar.query().empty:
             browsing = answer is not None and answer.timeline is not None and shown
@@ -450,8 +456,17 @@ class MainWindow(QMainWindow):
             self.count_label.setText(f"{shown:,} photo{'s' if shown != 1 else ''} · {what}")
         else:
             self.count_label.setText(f"{shown:,} of {total:,} photos · {what}")
-        score = self.model.cutoff_score()
-        self.cutoff_label.setText("all" if score is None else f"≥ {score:.2f}")
+
+    def _show_empty_state(self, shown: int, total: int) -> None:
+        """Nothing to show: the empty state says why (no photos in the folder, all below the
+        cut-off) in the grid's place; photos again: the grid."""
+        answer = getattr(self, "last_answer", None)
+        html = None if answer is None else empty_state_html(answer.query, shown, total)
+        if html is not None:
+            self.empty_state.setText(html)
+            self.results_stack.setCurrentWidget(self.empty_state)
+        elif self.results_stack.currentWidget() is self.empty_state:
+            self.results_stack.setCurrentWidget(self.view)
 
     @Slot(str)
     def _on_indexing_started(self, what: str) -> None:
@@ -501,6 +516,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def run_query(self, query: Query) -> None:
+        self._tab_order()  # chips come and go: Tab keeps its path
         if query.empty:  # browsing: the library newest first, when the listing arrives
             self.message_label.setText("")
             self.engine.search(query)
@@ -529,10 +545,35 @@ class MainWindow(QMainWindow):
         self._apply_tile_size()
 
     def set_cutoff(self, percent: int) -> None:
+        """The slider moved: the user's cut-off overrides the automatic one for this query."""
         self.settings.cutoff = percent
+        self.cutoff.set_auto(False)
+        self.model.set_auto(False)
         self.model.set_cutoff(percent)
-        score = self.model.cutoff_score()
-        self.cutoff_label.setText("all" if score is None else f"≥ {score:.2f}")
+        self.cutoff.show_score(self.model.cutoff_score())
+
+    def set_auto_cutoff(self, on: bool) -> None:
+        """Auto pressed: the answer's adaptive cut-off (on), or the slider's (off)."""
+        self.model.set_auto(on)
+        self.cutoff.show_score(self.model.cutoff_score(), self.model.results.scores)
+
+    def show_all_results(self) -> None:
+        """The empty state's "show all": no cut-off for this query."""
+        self.cutoff.set_percent(0)
+        self.set_cutoff(0)
+
+    def _tab_order(self) -> None:
+        """Tab goes search field → its chips → Filter and the filter chips → sort and cut-off
+        → grid → sidebar, whatever chips were added since."""
+        bar = self.search_bar
+        chain = [bar.field, *(c.remove_button for c in bar.chips), bar.filter_bar.button,
+                 *(c.remove_button for c in bar.filter_bar.chip_widgets()), self.sort_combo,
+                 self.cutoff.auto_button, self.cutoff.slider, self.view]
+        sidebar = getattr(self, "sidebar", None)
+        if sidebar is not None and hasattr(sidebar, "tree"):
+            chain.append(sidebar.tree)
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
 
     def set_show_scores(self, on: bool) -> None:
         self.settings.show_scores = on

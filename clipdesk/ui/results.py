@@ -88,6 +88,8 @@ class ResultsModel(QAbstractListModel):
         self._count = 0
         self._sort = "relevance"
         self._cutoff = 0  # percent of the score range
+        self._auto = False  # the adaptive cut-off (set_auto_cutoff) rather than the percent
+        self._auto_score: float | None = None
         self._browsing = False  # the library newest first: no sort, no cut-off, dates shown
         self._waiting: dict[str, set[int]] = {}
         self._rows: dict[str, int] | None = None  # path -> row, made when first asked
@@ -141,9 +143,28 @@ class ResultsModel(QAbstractListModel):
             if not self._browsing:
                 self._reorder()
 
+    @property
+    def auto_cutoff(self) -> bool:
+        return self._auto
+
+    def set_auto_cutoff(self, score: float | None, auto: bool | None = None) -> None:
+        """The next results' adaptive cut-off (``core.cutoff``), and whether to use it rather
+        than the percent; applied by the next ``set_results`` (no reorder now)."""
+        self._auto_score = score
+        if auto is not None:
+            self._auto = auto
+
+    def set_auto(self, on: bool) -> None:
+        """Use the adaptive cut-off (True) or the percent (False) from now on."""
+        if on != self._auto:
+            self._auto = on
+            self._reorder()
+
     def cutoff_score(self) -> float | None:
         """The lowest score shown, or None when the cut-off lets everything through."""
         scores = self._results.scores
+        if self._auto:  # the adaptive cut-off; None: no group above the rest (or browsing)
+            return self._auto_score if len(scores) else None
         if not len(scores) or self._cutoff == 0 or self._browsing:
             return None
         lo, hi = float(scores.min()), float(scores.max())

@@ -73,11 +73,13 @@ def encoder_for_search(encoder: Encoder | None) -> Callable[[], Encoder]:
 
 
 def search_job(worker: Worker, searcher: Searcher, query: Query, n: int) -> SearchAnswer:
+    from clipdesk.core.cutoff import adaptive_cutoff
+
     start = time.perf_counter()
     hits = searcher.answer(query, n)  # the same query language and filters as the CLI
-    return SearchAnswer(worker.generation, query, ResultSet.from_hits(hits),
-                        time.perf_counter() - start,
-                        searcher.model.spec)
+    results = ResultSet.from_hits(hits)
+    return SearchAnswer(worker.generation, query, results, time.perf_counter() - start,
+                        searcher.model.spec, cutoff=adaptive_cutoff(results.scores))
 
 
 def browse_job(worker: Worker, library: Library, query: Query) -> SearchAnswer:

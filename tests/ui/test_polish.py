@@ -1,0 +1,208 @@
+"""What a desktop user expects of the window: the adaptive cut-off ("Auto") and the slider that
+overrides it, empty states that say why and help, keyboard navigation, and tiles and chips
+drawn from the palette; on real libraries indexed with the trained tiny CLIP."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from uihelpers import photo_class, shown_paths, type_query, wait_ready
+
+import tinyclip
+from clipdesk.core.cutoff import adaptive_cutoff
+from clipdesk.core.query import Filters
+
+PER_CLASS = 6  # 72 photos: enough scores for the adaptive cut-off to find a group
+
+
+@pytest.fixture(scope="module")
+def big_library(tmp_path_factory, trained_model) -> tuple[Path, Path]:
+    """(library, photos): six photos of each shape class, indexed once for this module."""
+    from clipdesk.core import models
+    from clipdesk.core.indexer import Indexer
+    from clipdesk.core.library import Library
+
+    base = tmp_path_factory.mktemp("polish")
+    photos = base / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(5)
+    for color, shape in tinyclip.CLASSES:
+        for i in range(PER_CLASS):
+            tinyclip.draw_shape(color, shape, rng, size=(320, 240)).save(
+                photos / f"{color}-{shape}-{i}.jpg", quality=90)
+    library = Library(base / "library")
+    with pytest.MonkeyPatch.context() as mp:  # module scope: isolated_paths is not set yet
+        mp.setenv("CLIPDESK_HOME", str(base / "clipdesk-home"))
+        mp.setenv("HF_HOME", str(base / "hf"))
+        encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
+        report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+    assert report.embedded == 12 * PER_CLASS and not report.failed
+    library.close()
+    return base / "library", photos
+
+
+@pytest.fixture
+def big_copy(big_library, tmp_path) -> Path:
+    target = tmp_path / "library"
+    shutil.copytree(big_library[0], target)
+    return target
+
+
+def _answer_after(qtbot, window, act):
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000) as answered:
+        act()
+    return answered.args[0]
+
+
+# ---------------------------------------------------------------------- the adaptive cut-off
+
+
+def test_auto_cut_off_shows_the_group_the_slider_overrides_a_new_query_returns_to_auto(
+        qtbot, open_window, big_copy):
+    window = open_window(big_copy)
+    wait_ready(qtbot, window)
+    total = 12 * PER_CLASS
+    type_query(qtbot, window, "a photo of a red circle")
+    answer = window.last_answer
+    assert answer.cutoff is not None
+    assert answer.cutoff == adaptive_cutoff(answer.results.scores)
+    model, control = window.model, window.cutoff
+    assert control.auto and model.auto_cutoff
+    shown = shown_paths(window)
+    assert PER_CLASS <= len(shown) < total  # the matches stand out; the rest are cut
+    assert [photo_class(p) for p in shown[:PER_CLASS]] == ["red-circle"] * PER_CLASS
+    assert all(model.hit(r).score >= answer.cutoff - 1e-6 for r in range(model.rowCount()))
+    assert window.cutoff_label.text() == f"auto ≥ {answer.cutoff:.2f}"
+    assert f"of {total} photos" in window.count_label.text()
+
+    window.cutoff_slider.setValue(0)  # the user's choice overrides Auto for this query
+    assert not control.auto and model.rowCount() == total
+    assert window.cutoff_label.text() == "all"
+    control.auto_button.click()  # and Auto takes it back
+    assert model.rowCount() == len(shown) and window.cutoff_label.text().startswith("auto ≥")
+    window.cutoff_slider.setValue(0)
+
+    type_query(qtbot, window, "a photo of a blue square")  # a new query: Auto again
+    answer = window.last_answer
+    assert control.auto and model.auto_cutoff and answer.cutoff is not None
+    assert [photo_class(p) for p in shown_paths(window, PER_CLASS)] == ["blue-square"] * PER_CLASS
+    assert model.rowCount() < total
+
+
+def test_nothing_above_the_cut_off_offers_to_show_all(qtbot, open_window, library_copy):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    type_query(qtbot, window, "a photo of a green square")
+    model = window.model
+    model.set_auto_cutoff(2.0, auto=True)  # above every cosine: nothing passes
+    model.set_results(model.results)
+    assert model.rowCount() == 0
+    empty = window.empty_state
+    assert window.results_stack.currentWidget() is empty and empty.isVisible()
+    assert "Nothing scores above the cut-off" in empty.text() and "show all 24 results" in empty.text()
+    empty.linkActivated.emit("#show-all")  # what a click on the link does
+    assert model.rowCount() == 24 and window.results_stack.currentWidget() is window.view
+    assert not window.cutoff.auto and window.cutoff_slider.value() == 0
+
+
+def test_a_folder_with_no_photos_says_so_and_what_clipdesk_reads(qtbot, open_window,
+                                                                  library_copy, tmp_path):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    type_query(qtbot, window, "a photo of a red circle")
+    empty_folder = tmp_path / "Holidays" / "2024"
+    empty_folder.mkdir(parents=True)
+    answer = _answer_after(qtbot, window, lambda: window.search_bar.set_filters(
+        Filters(folder=empty_folder)))
+    assert len(answer.results) == 0
+    text = window.empty_state.text()
+    assert window.results_stack.currentWidget() is window.empty_state
+    assert "No photos in Holidays/2024 yet" in text and "ClipDesk reads JPEG, PNG" in text
+    answer = _answer_after(qtbot, window, lambda: window.search_bar.set_filters(
+        Filters(media="video")))
+    assert "No photos match these filters" in window.empty_state.text()
+    window.empty_state.linkActivated.emit("#clear-filters")
+    qtbot.waitUntil(lambda: window.results_stack.currentWidget() is window.view, timeout=30_000)
+    assert window.search_bar.filters == Filters() and window.model.rowCount() == 24
+
+
+# ---------------------------------------------------------------------- keyboard
+
+
+def test_tab_goes_search_field_filters_grid(qtbot, open_window, library_copy):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    type_query(qtbot, window, "a photo of a yellow circle")
+    bar = window.search_bar
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
+        bar.filter_bar.set_date_preset("this-year")
+    seen = []
+    window.activateWindow()
+    bar.field.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is bar.field)
+    for _ in range(6):
+        widget = QApplication.focusWidget()
+        seen.append(widget)
+        if widget is window.view:
+            break
+        qtbot.keyClick(widget, Qt.Key.Key_Tab)
+    date_chip = bar.filter_bar.chips["date"]
+    assert seen == [bar.field, bar.filter_bar.button, date_chip.remove_button,
+                    window.sort_combo, window.cutoff.auto_button, window.cutoff_slider,
+                    window.view][:len(seen)]
+    assert seen[-1] is window.view or len(seen) == 6
+
+
+def test_grid_keys_move_enter_and_space_preview_delete_changes_nothing(qtbot, open_window,
+                                                                     library_copy):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    type_query(qtbot, window, "a photo of a red circle")
+    view = window.view
+    view.setFocus()
+    qtbot.waitUntil(view.hasFocus)
+    assert view.currentIndex().row() == 0
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    assert view.currentIndex().row() == 1
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    assert view.currentIndex().row() == 23
+    qtbot.keyClick(view, Qt.Key.Key_Home)
+    assert view.currentIndex().row() == 0
+    qtbot.keyClick(view, Qt.Key.Key_PageDown)
+    assert view.currentIndex().row() > 0
+    qtbot.keyClick(view, Qt.Key.Key_Home)
+
+    paths = shown_paths(window)
+    qtbot.keyClick(view, Qt.Key.Key_Delete)  # nothing destructive: same photos, same files
+    assert shown_paths(window) == paths and all(Path(p).is_file() for p in paths)
+
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.preview is not None and window.preview.isVisible())
+    window.preview.close()
+    qtbot.waitUntil(lambda: not window.preview.isVisible())
+    window.preview = None
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.preview is not None and window.preview.isVisible())
+    window.preview.close()
+
+
+# ---------------------------------------------------------------------- drawn from the palette
+
+
+def test_negative_and_filter_chips_are_drawn_from_the_palette(qtbot, open_window,
+                                                              library_copy):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    type_query(qtbot, window, "a photo of a red circle")
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
+        window.search_bar.filter_bar.set_media("photo")
+    chip = window.search_bar.filter_bar.chips["media"]
+    assert chip.styleSheet() == ""  # a styled panel in the palette's colours
+    grab = chip.grab().toImage()
+    assert not grab.isNull()
