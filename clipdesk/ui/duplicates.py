@@ -321,6 +321,9 @@ class DuplicatesView(QDialog):
             self.pages[kind] = page
             self.tabs.addTab(page, KIND_TITLES[kind])
         self.tabs.currentChanged.connect(self._update_summary)
+        self.tabs.currentChanged.connect(lambda _i: self._request_visible())
+        for page in self.pages.values():
+            page.verticalScrollBar().valueChanged.connect(lambda _v: self._request_visible())
         layout.addWidget(self.tabs, 1)
 
         self.message_label = QLabel()
@@ -408,20 +411,33 @@ class DuplicatesView(QDialog):
         self.found.emit()
 
     def _show_groups(self) -> None:
-        library = self.engine.library
-        shown: list[str] = []
         for kind, page in self.pages.items():
             page.show_groups(self.groups[kind], self._left_alone)
             self.tabs.setTabText(self.tabs.indexOf(page),
                                  f"{KIND_TITLES[kind]} ({len(self.groups[kind])})")
-            for box in page.boxes:
-                for member in box.group.members:
-                    thumb = (str(library.thumbnail_path(member.hash))
-                             if library is not None and member.hash else None)
-                    self.loader.request(member.path, member.path, thumb)
-                    shown.append(member.path)
-        self._on_thumbnails(shown)  # those already in the loader's cache
+        self._request_visible()
+        QTimer.singleShot(0, self._request_visible)  # again once the boxes are laid out
         self._update_summary()
+
+    def _request_visible(self) -> None:
+        """Ask for the thumbnails of the groups on screen in the current tab, as the grid does:
+        the loader serves the newest request first and drops old ones past its limit, so the
+        groups scrolled to ask again (``verticalScrollBar().valueChanged``)."""
+        library = self.engine.library
+        page = self.current_page()
+        top = page.verticalScrollBar().value()
+        bottom = top + page.viewport().height()
+        keys: list[str] = []
+        for box in page.boxes:
+            where = box.geometry()  # in the page's body: before layout, all at the top
+            if where.bottom() < top or where.top() > bottom:
+                continue
+            for member in box.group.members:
+                thumb = (str(library.thumbnail_path(member.hash))
+                         if library is not None and member.hash else None)
+                self.loader.request(member.path, member.path, thumb)
+                keys.append(member.path)
+        self._on_thumbnails(keys)  # those already in the loader's cache
 
     @Slot(list)
     def _on_thumbnails(self, keys: list[str]) -> None:

@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import trashhelpers
 from PIL import Image
@@ -207,3 +208,37 @@ def test_a_read_only_folder_is_reported(qtbot, open_window, dup_library, trained
         view.confirmation.move_button.click()
     assert (photos / COPY).is_file()
     assert f"its folder {photos / 'backup'} is read-only" in view.message_label.text()
+
+
+def test_thumbnails_load_for_the_groups_scrolled_to(qtbot, open_window, tmp_path,
+                                                    trained_model):
+    """Thumbnails are asked for as groups come on screen (the loader drops old requests past
+    its limit, so asking for every group at once would lose some)."""
+    import tinyclip
+    from clipdesk.core import models
+    from clipdesk.core.indexer import Indexer
+    from clipdesk.core.library import Library
+
+    photos = tmp_path / "photos"
+    (photos / "backup").mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    for i in range(30):
+        color, shape = tinyclip.CLASSES[i % len(tinyclip.CLASSES)]
+        tinyclip.draw_shape(color, shape, rng, size=(160, 120)).save(photos / f"p{i:02}.jpg")
+        shutil.copy2(photos / f"p{i:02}.jpg", photos / "backup" / f"p{i:02} copy.jpg")
+    library = Library(tmp_path / "library")
+    encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
+    report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+    assert report.total == 60 and not report.failed
+    library.close()
+    window, view = open_view(qtbot, open_window, tmp_path / "library", trained_model)
+    page = view.pages["exact"]
+    assert len(page.boxes) == 30
+    first, last = page.boxes[0], page.boxes[-1]
+    qtbot.waitUntil(lambda: all(not label.pixmap().isNull()
+                                for label in first.thumbs.values()), timeout=10_000)
+    assert all(label.pixmap().isNull() and not view.loader.queued(path)
+               for path, label in last.thumbs.items())  # not asked for: off screen
+    page.verticalScrollBar().setValue(page.verticalScrollBar().maximum())
+    qtbot.waitUntil(lambda: all(not label.pixmap().isNull()
+                                for label in last.thumbs.values()), timeout=10_000)
