@@ -91,13 +91,51 @@ def _print_hits(hits, as_json: bool) -> None:
             print(f"{h.score:.4f}\t{h.path}")
 
 
+def _print_dated(hits, as_json: bool) -> None:
+    """Browsed photos (no scores): date and path, newest first."""
+    def day(h) -> str:
+        return datetime.fromtimestamp(h.taken_at).isoformat(" ", "minutes")
+
+    if as_json:
+        print(json.dumps([{"path": h.path, "date": day(h)} for h in hits], indent=1))
+    else:
+        for h in hits:
+            print(f"{day(h)}\t{h.path}")
+
+
 def _filters(args):
     from clipdesk.core.query import Filters
 
     folder = Path(args.folder).expanduser() if args.folder else None
     if folder is not None and not folder.is_dir():
         raise ClipDeskError(f"--folder: not a folder: {folder}")
-    return Filters(folder, args.after, args.before, args.min_score)
+    return Filters(folder, args.after, args.before, _min_score(args))
+
+
+def _min_score(args) -> float | None:
+    """The cut-off as Filters.min_score: --min-score or --cutoff SCORE, --cutoff none
+    (cutoff.SHOW_ALL), or None: adaptive (``--cutoff auto``, the default)."""
+    from clipdesk.core.cutoff import parse_cutoff
+
+    if args.cutoff is not None and args.min_score is not None:
+        raise ClipDeskError("give --cutoff or --min-score, not both")
+    if args.cutoff is None:
+        return args.min_score
+    try:
+        return parse_cutoff(args.cutoff)
+    except ValueError as exc:
+        raise ClipDeskError(f"--cutoff: {exc}") from None
+
+
+def _query_images(option: str, paths: list[str] | None) -> list[str]:
+    """Images named on the command line, as absolute paths (an album runs from anywhere)."""
+    out = []
+    for p in paths or []:
+        path = Path(p).expanduser().resolve()
+        if not path.is_file():
+            raise ClipDeskError(f"{option}: image not found: {p}")
+        out.append(str(path))
+    return out
 
 
 # ---------------------------------------------------------------------------- commands
@@ -165,27 +203,42 @@ def cmd_watch(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from clipdesk.core import query
+    from dataclasses import replace
+
+    from clipdesk.core import albums, cutoff, query
 
     searcher = _searcher(args)
     likes = [str(Path(p).expanduser()) for p in args.like or []]
     unlikes = [str(Path(p).expanduser().resolve()) for p in args.unlike or []]
     asked = query.parse(args.text, likes, negatives=args.negative or [], filters=_filters(args),
                         negative_images=unlikes)
+    if args.album is not None:  # the album's query, refined by the options given
+        album = searcher.catalog.album(args.album)
+        if album is None:
+            raise ClipDeskError(f"no album named “{args.album.strip()}” (see `clipdesk albums`)")
+        asked = albums.refine(album.query, asked)
+        if args.cutoff is not None and args.cutoff.strip().lower() == "auto":
+            asked = replace(asked, filters=replace(asked.filters, min_score=None))
+        hits = albums.run(searcher, asked, args.n)
+        if asked.empty:  # a browsing album: newest first, no scores
+            _print_dated(hits, args.json)
+            return 0
+        _print_hits(hits, args.json)
+        return 0
     if asked.empty:
-        raise ClipDeskError("search: give some text to look for (or --like IMAGE)")
-    _print_hits(searcher.answer(asked, args.n), args.json)
+        raise ClipDeskError("search: give some text to look for (or --like IMAGE, or --album)")
+    _print_hits(cutoff.answer(searcher, asked, args.n), args.json)
     return 0
 
 
 def cmd_similar(args) -> int:
-    from clipdesk.core import query
+    from clipdesk.core import cutoff, query
 
     searcher = _searcher(args)
     image = str(Path(args.image).expanduser().resolve())
     asked = query.parse(" ".join(args.text or []), [image], exclude=[image],
                         negatives=args.negative or [], filters=_filters(args))
-    _print_hits(searcher.answer(asked, args.n), args.json)
+    _print_hits(cutoff.answer(searcher, asked, args.n), args.json)
     return 0
 
 
@@ -215,6 +268,51 @@ def cmd_labels(args) -> int:
         library.catalog.remove_labels(texts)
     for label in library.catalog.labels():
         print(label)
+    return 0
+
+
+def cmd_albums(args) -> int:
+    """Smart albums: list them, save a search as one, rename, delete. Photos are never touched."""
+    from dataclasses import replace
+
+    from clipdesk.core import albums, query
+
+    action = args.album_action or "list"
+    library = _open_library(args, must_exist=True)
+    catalog = library.catalog
+    if action == "save":
+        filters = _filters(args)
+        if filters.folder is not None:
+            filters = replace(filters, folder=filters.folder.resolve())
+        asked = query.parse(args.text, _query_images("--like", args.like),
+                            negatives=args.negative or [], filters=filters,
+                            negative_images=_query_images("--unlike", args.unlike))
+        album = catalog.save_album(args.name, asked, replace=args.replace)
+        print(f"Saved the album “{album.name}”: {albums.describe(album.query)}")
+    elif action == "rename":
+        old = catalog.album(args.old)
+        album = catalog.rename_album(args.old, args.new)
+        print(f"Renamed the album “{old.name}” to “{album.name}”.")
+    elif action == "delete":
+        album = catalog.album(args.name)
+        catalog.delete_album(args.name)  # an unknown name: the error, before anything prints
+        print(f"Deleted the album “{album.name}” (an album is a saved search: no photo was "
+              f"touched).")
+    else:
+        listed = []
+        for album in catalog.albums():
+            try:
+                asks, saved = albums.describe(album.query), json.loads(album.query_json)
+            except ClipDeskError as exc:
+                asks, saved = str(exc), None
+            listed.append((album.name, asks, saved))
+        if args.json:
+            print(json.dumps([{"name": n, "asks": a, "query": q} for n, a, q in listed],
+                             indent=1, ensure_ascii=False))
+        elif not listed:
+            print("No albums yet: `clipdesk albums save NAME TEXT [options]` saves a search.")
+        for name, asks, _ in [] if args.json else listed:
+            print(f"{name}\t{asks}")
     return 0
 
 
@@ -402,14 +500,18 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options(defaults=False)
 
-    query = argparse.ArgumentParser(add_help=False)
+    asks = argparse.ArgumentParser(add_help=False)  # what a query asks (an album saves it)
+    asks.add_argument("--min-score", type=float, help="leave out results scoring below this")
+    asks.add_argument("--cutoff", metavar="auto|none|SCORE", help="leave out weak matches: "
+                      "auto (default) finds where this query's matches end, none keeps all, "
+                      "a score keeps those scoring at least that (as --min-score)")
+    asks.add_argument("--folder", metavar="DIR", help="only photos under this folder")
+    asks.add_argument("--after", type=_date, metavar="DATE", help="taken on or after (YYYY-MM-DD)")
+    asks.add_argument("--before", type=_end_of_day, metavar="DATE", help="taken on or before")
+    asks.add_argument("--not", dest="negative", action="append", metavar="TEXT",
+                      help="push results away from this text (repeatable)")
+    query = argparse.ArgumentParser(add_help=False, parents=[asks])
     query.add_argument("-n", type=int, default=20, help="number of results (default 20)")
-    query.add_argument("--min-score", type=float, help="leave out results scoring below this")
-    query.add_argument("--folder", metavar="DIR", help="only photos under this folder")
-    query.add_argument("--after", type=_date, metavar="DATE", help="taken on or after (YYYY-MM-DD)")
-    query.add_argument("--before", type=_end_of_day, metavar="DATE", help="taken on or before")
-    query.add_argument("--not", dest="negative", action="append", metavar="TEXT",
-                       help="push results away from this text (repeatable)")
     query.add_argument("--json", action="store_true", help="print JSON")
 
     parser = argparse.ArgumentParser(
@@ -439,8 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip a photo that takes longer than this to read (default: 60)")
     p.set_defaults(func=cmd_watch)
 
-    p = sub.add_parser("search", parents=[common, query], help="find photos by text")
-    p.add_argument("text")
+    p = sub.add_parser("search", parents=[common, query], help="find photos by text, or run "
+                       "a smart album (--album)")
+    p.add_argument("text", nargs="?", default="")
+    p.add_argument("--album", metavar="NAME", help="run this smart album; the other options "
+                   "refine it")
     p.add_argument("--like", action="append", metavar="IMAGE", help="and like this image")
     p.add_argument("--unlike", action="append", metavar="IMAGE",
                    help="push results away from this image, and leave it out (repeatable)")
@@ -461,6 +566,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "add", "remove"], nargs="?", default="list")
     p.add_argument("texts", nargs="*", metavar="LABEL")
     p.set_defaults(func=cmd_labels)
+
+    p = sub.add_parser("albums", parents=[common], help="smart albums (saved searches): list, "
+                       "save, rename, delete; `search --album NAME` runs one")
+    p.add_argument("--json", action="store_true", help="list as JSON")
+    p.set_defaults(func=cmd_albums, album_action=None)
+    actions = p.add_subparsers(dest="album_action", metavar="ACTION")
+    a = actions.add_parser("list", parents=[common], help="the albums and what they ask")
+    a.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    a = actions.add_parser("save", parents=[common, asks], help="save a search as an album: "
+                           "the options `search` takes")
+    a.add_argument("name")
+    a.add_argument("text", nargs="?", default="", help="what to look for (none: the filters' "
+                   "photos, newest first)")
+    a.add_argument("--like", action="append", metavar="IMAGE", help="and like this image")
+    a.add_argument("--unlike", action="append", metavar="IMAGE",
+                   help="push results away from this image, and leave it out (repeatable)")
+    a.add_argument("--replace", action="store_true", help="replace an album of that name")
+    a = actions.add_parser("rename", parents=[common], help="rename an album")
+    a.add_argument("old", metavar="NAME")
+    a.add_argument("new", metavar="NEW_NAME")
+    a = actions.add_parser("delete", parents=[common], help="delete an album (not its photos)")
+    a.add_argument("name")
 
     p = sub.add_parser("status", parents=[common], help="folders, counts, failures (no model)")
     p.add_argument("--json", action="store_true")

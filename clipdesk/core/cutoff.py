@@ -24,7 +24,13 @@ each costs a partition and a histogram (~3 ms for 100,000 scores, faster than so
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # search imports the encoder machinery; the cut-off itself needs numpy only
+    from clipdesk.core.query import Query
+    from clipdesk.core.search import Hit, Searcher
 
 BINS = 256  # histogram resolution of a split (scores are stored as float16: ~3 digits)
 MIN_WINDOW = 16  # the smallest tail examined; fewer scores than twice this: show them all
@@ -71,3 +77,49 @@ def adaptive_cutoff(scores: np.ndarray) -> float | None:
         if best is None or clearness > best[0]:
             best = (clearness, threshold)
     return None if best is None else best[1]
+
+
+# ---------------------------------------------------------------------- the cut-off of a query
+
+# A query's cut-off travels as its Filters.min_score, so a saved search (a smart album) keeps
+# it and the app's slider and the CLI mean the same: None = adaptive (the default), a score =
+# that fixed cut-off, SHOW_ALL = none at all (every cosine score is at least -1).
+SHOW_ALL = -1.0
+POOL = 10_000  # the adaptive cut-off is taken over (at most) this many best answers
+
+
+def parse_cutoff(text: str) -> float | None:
+    """``--cutoff``'s value as a min_score: "auto" -> None, "none" -> SHOW_ALL, a number ->
+    itself. ValueError otherwise."""
+    word = text.strip().lower()
+    if word == "auto":
+        return None
+    if word in ("none", "all", "off"):
+        return SHOW_ALL
+    try:
+        score = float(word)
+    except ValueError:
+        raise ValueError(f"not a cut-off: {text!r} (use auto, none or a score)") from None
+    if not -1.0 <= score <= 1.0:
+        raise ValueError(f"a cut-off score lies between -1 and 1, not {text}")
+    return score
+
+
+def describe_cutoff(min_score: float | None) -> str:
+    """"auto cut-off", "no cut-off" or "score ≥ 0.25", for listings."""
+    if min_score is None:
+        return "auto cut-off"
+    if min_score <= SHOW_ALL:
+        return "no cut-off"
+    return f"score ≥ {min_score:g}"
+
+
+def answer(searcher: Searcher, query: Query, n: int) -> list[Hit]:
+    """The best ``n`` photos for a query with its cut-off (``query.filters.min_score``): a
+    fixed one or none is the searcher's, an adaptive one is taken over the ``POOL`` best
+    answers (filters applied) and then applied."""
+    if query.filters.min_score is not None:
+        return searcher.answer(query, n)
+    hits = searcher.answer(query, max(n, POOL))
+    cut = adaptive_cutoff(np.fromiter((h.score for h in hits), np.float32, len(hits)))
+    return [h for h in hits if cut is None or h.score >= cut][:n]

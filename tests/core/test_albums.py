@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import tinyclip
+from clipdesk.core import albums, cutoff, models
 from clipdesk.core import catalog as catalog_module
-from clipdesk.core import models
 from clipdesk.core.catalog import SCHEMA_VERSION, Catalog
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.indexer import Indexer
@@ -190,3 +190,48 @@ def test_a_library_written_by_schema_1_migrates_and_keeps_everything(tmp_path, r
         library.close()
     assert {Path(p).name for p in map(str, photos)} == {
         Path(r[2]).name for r in dump(folder)["files"]}
+
+
+# ---------------------------------------------------------------------- describing and refining
+
+
+def test_describe_says_what_an_album_asks():
+    assert albums.describe(A_QUERY).startswith("“red car”, like this image, not “night”, not "
+                                               "“parking lot”, in ")
+    assert albums.describe(A_QUERY).endswith(", photo only, score ≥ 0.21")
+    assert albums.describe(parse("dog")) == "“dog”, auto cut-off"
+    assert albums.describe(parse("dog", filters=Filters(min_score=cutoff.SHOW_ALL))) == (
+        "“dog”, no cut-off")
+    assert albums.describe(Query()) == "all photos"  # filters only: no cut-off to speak of
+
+
+def test_refine_adds_to_an_album_and_narrows_its_filters():
+    saved = parse("red car -night", images=["/a.jpg"],
+                  filters=Filters(folder=Path("/photos"), after=10.0, before=50.0, min_score=0.3))
+    extra = parse("at the beach -rain", images=["/a.jpg", "/b.jpg"],
+                  filters=Filters(folder=Path("/photos/2024"), after=5.0, before=40.0))
+    got = albums.refine(saved, extra)
+    assert got.text == "red car at the beach"
+    assert got.negatives == ("night", "rain") and got.images == ("/a.jpg", "/b.jpg")
+    assert got.filters == Filters(folder=Path("/photos/2024"), after=10.0, before=40.0,
+                                  min_score=0.3)
+    assert albums.refine(saved, Query(filters=Filters(min_score=cutoff.SHOW_ALL))
+                         ).filters.min_score == cutoff.SHOW_ALL
+    assert albums.refine(saved, Query()) == saved
+    # every tuple field joins, including ones added to Query later
+    tuple_fields = [f.name for f in fields(Query) if f.name not in ("text", "filters")]
+    one = Query(**{name: ("/x.jpg",) for name in tuple_fields})
+    two = Query(**{name: ("/y.jpg",) for name in tuple_fields})
+    assert all(getattr(albums.refine(one, two), n) == ("/x.jpg", "/y.jpg") for n in tuple_fields)
+
+
+@pytest.mark.parametrize("text,expected", [("auto", None), (" AUTO ", None), ("none", -1.0),
+                                           ("0.25", 0.25), ("-0.5", -0.5)])
+def test_parse_cutoff(text, expected):
+    assert cutoff.parse_cutoff(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "most", "1.5", "-2", "nan"])
+def test_parse_cutoff_refuses_what_is_not_a_cutoff(text):
+    with pytest.raises(ValueError):
+        cutoff.parse_cutoff(text)
