@@ -65,6 +65,7 @@ class Engine(QObject):
     indexingProgress = Signal(int, int)  # done, total
     indexingFinished = Signal(object)  # IndexReport, or None when it could not run
     libraryChanged = Signal()  # folders or photos changed: counts are stale
+    albumsChanged = Signal(str, str)  # saved ("", name), renamed (old, new), deleted (name, "")
     statusReady = Signal(object)  # LibraryStatus
     tagsReady = Signal(str, object)  # path, [(label, share)]
     infoReady = Signal(object)  # PhotoInfo
@@ -111,6 +112,7 @@ class Engine(QObject):
         writer.indexComplete.connect(self._on_index_complete)
         writer.indexingFinished.connect(self._on_indexing_finished)
         writer.libraryChanged.connect(self.libraryChanged)
+        writer.albumsChanged.connect(self.albumsChanged)
         writer.photosChanged.connect(self._on_photos_changed)
         writer.statusStale.connect(self.refresh_status)
         writer.trashed.connect(self.photosTrashed)
@@ -258,6 +260,16 @@ class Engine(QObject):
         searcher = self.searcher
         self.library_writer.remove_folder(folder, self.encoder,
                                           searcher.index if searcher is not None else None)
+
+    def save_album(self, name: str, query: Query, replace: bool = False) -> None:
+        """Smart albums are written by the writer; ``albumsChanged`` follows (or a message)."""
+        self.library_writer.save_album(name, query, replace)
+
+    def rename_album(self, old: str, new: str) -> None:
+        self.library_writer.rename_album(old, new)
+
+    def delete_album(self, name: str) -> None:
+        self.library_writer.delete_album(name)
 
     def retry_failed(self) -> None:
         self.library_writer.retry_failed()

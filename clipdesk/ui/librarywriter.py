@@ -179,6 +179,21 @@ def claim_job(worker: Worker, library: Library) -> None:
     library.tidy_thumbnails()
 
 
+def save_album_job(worker: Worker, library: Library, name: str, query,
+                   replace: bool) -> tuple[str, str]:
+    """A smart album saved; returns ("", its name as stored) for ``albumsChanged``."""
+    return "", library.catalog.save_album(name, query, replace=replace).name
+
+
+def rename_album_job(worker: Worker, library: Library, old: str, new: str) -> tuple[str, str]:
+    return old, library.catalog.rename_album(old, new).name
+
+
+def delete_album_job(worker: Worker, library: Library, name: str) -> tuple[str, str]:
+    library.catalog.delete_album(name)  # the album only: no photo is touched
+    return name, ""
+
+
 @dataclass
 class Trashed:
     """What a Move to Trash did: the trash's result, and why the library could not forget the
@@ -239,6 +254,7 @@ class LibraryWriter(QObject):
     libraryChanged = Signal()  # folders or photos changed: counts are stale
     photosChanged = Signal()  # the watched folders brought new, changed or deleted photos
     statusStale = Signal()  # the library's status is to be read again
+    albumsChanged = Signal(str, str)  # saved ("", name), renamed (old, new), deleted (name, "")
     message = Signal(str)
     unexpectedError = Signal(object)  # JobError
     trashed = Signal(object)  # Trashed, or None when the job failed unexpectedly
@@ -370,6 +386,29 @@ class LibraryWriter(QObject):
     def _on_roots_changed(self, _gen: int, _value) -> None:
         self.libraryChanged.emit()
         self.statusStale.emit()
+
+    # ================================================================ smart albums
+
+    def save_album(self, name: str, query, replace: bool = False) -> None:
+        """Store ``query`` (a core.query.Query) as an album; a name in use is a message
+        unless ``replace``."""
+        self._album_job(save_album_job, name, query, replace)
+
+    def rename_album(self, old: str, new: str) -> None:
+        self._album_job(rename_album_job, old, new)
+
+    def delete_album(self, name: str) -> None:
+        self._album_job(delete_album_job, name)
+
+    def _album_job(self, job: Callable, *args) -> None:
+        if self.library is None or self.closing:
+            return
+        if self.indexing:  # one writer: the album waits for the run's end
+            self.message.emit("The album is saved when indexing ends (or is paused).")
+        worker = Worker(job, self.library, *args, name="album")
+        worker.signals.result.connect(lambda _g, names: self.albumsChanged.emit(*names))
+        worker.signals.error.connect(self._on_error)
+        self.pool.start(worker)
 
     # ================================================================ indexing
 

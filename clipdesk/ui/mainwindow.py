@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QSplitter,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -39,6 +40,7 @@ from clipdesk.ui.preview import PreviewDialog
 from clipdesk.ui.results import ZOOM_STEPS, ResultsModel, ResultsView
 from clipdesk.ui.searchbar import SearchBar, is_image_file
 from clipdesk.ui.settings import Settings, SettingsDialog
+from clipdesk.ui.sidebar import Sidebar, SidebarControl
 from clipdesk.ui.statusbar import IndexStatus
 from clipdesk.ui.thumbnails import ThumbnailLoader
 from clipdesk.ui.timeline import DateList
@@ -194,7 +196,16 @@ class MainWindow(QMainWindow):
 
         for page in (self.opening_page, self.welcome, self.browse_page):
             self.pages.addWidget(page)
-        self.setCentralWidget(self.pages)
+        # the sidebar (folders, albums, Duplicates) left of the pages; shown on the browse page
+        self.sidebar = Sidebar(duplicates=hasattr(self, "show_duplicates"))
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.pages)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
+        self.sidebar_control = SidebarControl(self)
+        self.sidebar_control.restore_layout()
 
     def _connect_model_panel(self, panel: ModelPanel) -> None:
         panel.downloadRequested.connect(lambda: self.engine.load_model(download=True))
@@ -237,6 +248,9 @@ class MainWindow(QMainWindow):
                      "Library folders, counts and failed photos")
         self._action("&Duplicates…", self.show_duplicates, None, file_menu,
                      "Copies of the same photo: keep one, move the others to the Trash")
+        self.save_album_action = self._action(
+            "Save search as &album…", self.sidebar_control.ask_save, "Ctrl+Shift+S", file_menu,
+            "Keep this search in the sidebar; it shows new matching photos as they come")
         file_menu.addSeparator()
         self._action("&Settings…", self.show_settings, QKeySequence.StandardKey.Preferences,
                      file_menu)
@@ -268,6 +282,15 @@ class MainWindow(QMainWindow):
         self.scores_action.setChecked(self.settings.show_scores)
         self.scores_action.toggled.connect(self.set_show_scores)
         view_menu.addAction(self.scores_action)
+        view_menu.addSeparator()
+        self.sidebar_action = QAction("Show s&idebar", self, checkable=True)
+        self.sidebar_action.setShortcut(QKeySequence("Ctrl+Alt+S"))
+        self.sidebar_action.setChecked(self.settings.sidebar_visible)
+        self.sidebar_action.toggled.connect(self.sidebar_control.set_visible)
+        self.addAction(self.sidebar_action)
+        view_menu.addAction(self.sidebar_action)
+        self._action("&Go to sidebar", self.focus_sidebar, "F6", view_menu,
+                     "Move the keyboard focus to the folders and albums")
 
         self.photo_menu = menus.addMenu("&Photo")
         m = self.photo_menu
@@ -523,6 +546,10 @@ class MainWindow(QMainWindow):
             return
         self.message_label.setText("Searching…")
         self.engine.search(query)
+
+    def focus_sidebar(self) -> None:
+        if self.sidebar.isVisible():
+            self.sidebar.tree.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def focus_search(self) -> None:
         self.search_bar.field.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -914,6 +941,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         if not self._closed:
             self._closed = True
+            self.sidebar_control.remember_layout()
             self.settings.save()
             self.hide()
             self._status_timer.stop()

@@ -52,6 +52,10 @@ class Settings:
     sort: str = "relevance"  # or "date"
     max_results: int = 2000
     cutoff: int = 0  # relevance cut-off slider, percent of the score range
+    # the window's layout, remembered across runs (ui.sidebar.SidebarControl)
+    window_geometry: str = ""  # QWidget.saveGeometry() as hex; empty: the default size
+    sidebar_width: int = 220  # pixels
+    sidebar_visible: bool = True
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
@@ -69,6 +73,7 @@ class Settings:
             out.sort = "relevance"
         out.workers = max(0, min(64, out.workers))
         out.cutoff = max(0, min(100, out.cutoff))
+        out.sidebar_width = max(120, min(800, out.sidebar_width))
         return out
 
     def save(self, path: Path | None = None) -> None:

@@ -1,0 +1,183 @@
+"""The sidebar as a user meets it: the library's folders as a tree with counts, choosing a
+folder to search (and browse) in it, an unplugged root shown offline, the keyboard, and the
+window's layout remembered across runs. Real libraries, the tiny CLIP models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QTreeWidgetItem
+from uihelpers import photo_class, shown_paths, type_query, wait_ready
+
+import tinyclip
+from clipdesk.ui.settings import Settings
+
+
+def click_item(qtbot, window, item: QTreeWidgetItem) -> None:
+    tree = window.sidebar.tree
+    tree.scrollToItem(item)
+    qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton,
+                     pos=tree.visualItemRect(item).center())
+
+
+def counts(item: QTreeWidgetItem) -> tuple[str, str]:
+    return item.text(0), item.text(1)
+
+
+def wait_tree(qtbot, window, folder: Path) -> QTreeWidgetItem:
+    sidebar = window.sidebar
+    qtbot.waitUntil(lambda: sidebar.folder_item(folder) is not None, timeout=30_000)
+    return sidebar.folder_item(folder)
+
+
+def test_folder_tree_shows_roots_subfolders_and_counts(qtbot, open_window, library_copy,
+                                                       shapes_folder):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    root = wait_tree(qtbot, window, shapes_folder)
+    sidebar = window.sidebar
+    assert sidebar.isVisible() and window.splitter.widget(0) is sidebar
+    assert root.parent() is sidebar.folders_item
+    assert counts(root) == (str(shapes_folder), "24")  # 12 JPEGs in it, 12 PNGs below
+    assert [counts(root.child(i)) for i in range(root.childCount())] == [("more", "12")]
+    assert counts(sidebar.all_item) == ("All photos", "24")
+    assert root.isExpanded() and sidebar.folders_item.isExpanded()
+    assert sidebar.tree.currentItem() is sidebar.all_item  # everything, to begin with
+    texts = [sidebar.tree.topLevelItem(i).text(0)
+             for i in range(sidebar.tree.topLevelItemCount())]
+    assert texts == ["All photos", "Folders", "Albums", "Duplicates"]
+
+
+def test_choosing_a_folder_restricts_the_search_and_all_photos_lifts_it(qtbot, open_window,
+                                                                       library_copy,
+                                                                       shapes_folder):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    wait_tree(qtbot, window, shapes_folder)
+    type_query(qtbot, window, "a photo of a red circle")
+    assert window.model.rowCount() == 24
+
+    more = window.sidebar.folder_item(shapes_folder / "more")
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000,
+                          check_params_cb=lambda a: a.query.filters.folder is not None) as answered:
+        click_item(qtbot, window, more)
+    assert answered.args[0].query.filters.folder == shapes_folder / "more"
+    assert window.search_bar.filters.folder == shapes_folder / "more"
+    paths = shown_paths(window)
+    assert len(paths) == 12 and all(Path(p).parent == shapes_folder / "more" for p in paths)
+    assert photo_class(paths[0]) == "red-circle"
+    assert window.search_bar.field.text() == "a photo of a red circle"  # the text stays
+    assert window.sidebar.tree.currentItem() is more
+
+    # typing keeps the folder
+    type_query(qtbot, window, "a photo of a blue square")
+    assert len(shown_paths(window)) == 12 and photo_class(shown_paths(window, 1)[0]) == \
+        "blue-square"
+
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000,
+                          check_params_cb=lambda a: a.query.filters.folder is None) as answered:
+        click_item(qtbot, window, window.sidebar.all_item)
+    assert answered.args[0].query.filters.folder is None
+    assert window.model.rowCount() == 24
+
+
+def test_the_keyboard_moves_with_arrows_and_enter_chooses(qtbot, open_window, library_copy,
+                                                         shapes_folder):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    wait_tree(qtbot, window, shapes_folder)
+    type_query(qtbot, window, "a photo of a green triangle")
+    tree = window.sidebar.tree
+    root = window.sidebar.folder_item(shapes_folder)
+    window.activateWindow()
+    window.focus_sidebar()  # View ▸ Go to sidebar (F6)
+    qtbot.waitUntil(tree.hasFocus)
+    assert tree.currentItem() is window.sidebar.all_item
+    answers = []
+    window.engine.searchAnswered.connect(answers.append)
+    qtbot.keyClick(tree, Qt.Key.Key_Down)  # "Folders": a heading
+    qtbot.keyClick(tree, Qt.Key.Key_Down)  # the root
+    assert tree.currentItem() is root
+    qtbot.keyClick(tree, Qt.Key.Key_Down)
+    assert tree.currentItem() is root.child(0)
+    qtbot.wait(400)
+    assert answers == []  # moving chooses nothing
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000,
+                          check_params_cb=lambda a: a.query.filters.folder is not None) as answered:
+        qtbot.keyClick(tree, Qt.Key.Key_Return)
+    assert answered.args[0].query.filters.folder == shapes_folder / "more"
+    assert len(shown_paths(window)) == 12
+
+
+@pytest.mark.allow_log("clipdesk.core.watcher")  # the watcher notes the folder has gone
+def test_a_root_that_goes_missing_is_shown_offline_and_comes_back(qtbot, open_window,
+                                                                  tmp_path, random_model):
+    photos = tmp_path / "photos"
+    tinyclip.photo_folder(photos / "2024" / "trip", 3, seed=1)
+    tinyclip.photo_folder(photos / "2025", 2, seed=2)
+    window = open_window(tmp_path / "lib", model=random_model)
+    wait_ready(qtbot, window)
+    with qtbot.waitSignal(window.engine.indexingFinished, timeout=60_000):
+        window.add_folders([photos])
+    root = wait_tree(qtbot, window, photos.resolve())
+    qtbot.waitUntil(lambda: counts(window.sidebar.folder_item(photos.resolve())) ==
+                    (str(photos.resolve()), "5"), timeout=10_000)
+    root = window.sidebar.folder_item(photos.resolve())
+    assert [counts(root.child(i)) for i in range(root.childCount())] == [("2024", "3"),
+                                                                          ("2025", "2")]
+    year = root.child(0)
+    assert [counts(year.child(i)) for i in range(year.childCount())] == [("trip", "3")]
+    year.setExpanded(True)
+    normal = root.foreground(0).color()
+
+    photos.rename(tmp_path / "unplugged")
+    sidebar = window.sidebar
+    qtbot.waitUntil(lambda: "offline" in sidebar.folder_item(photos.resolve()).text(0),
+                    timeout=20_000)
+    root = sidebar.folder_item(photos.resolve())
+    assert root.text(0) == f"{photos.resolve()} (offline)"
+    assert root.foreground(0).color() != normal  # greyed
+    assert "not connected" in root.toolTip(0)
+    assert sidebar.folder_item(photos.resolve() / "2024").isExpanded()  # kept across reads
+
+    (tmp_path / "unplugged").rename(photos)
+    qtbot.waitUntil(lambda: sidebar.folder_item(photos.resolve()).text(0) ==
+                    str(photos.resolve()), timeout=20_000)
+
+
+def test_window_size_splitter_and_sidebar_visibility_are_remembered(qtbot, open_window,
+                                                                     library_copy):
+    window = open_window(library_copy)
+    qtbot.waitUntil(lambda: window.pages.currentWidget() is window.browse_page, timeout=30_000)
+    assert window.sidebar.isVisible()
+    window.resize(760, 520)  # within the offscreen screen (800 x 600): restoring clamps to it
+    window.splitter.setSizes([300, 460])
+    qtbot.waitUntil(lambda: window.splitter.sizes()[0] == 300)
+    window.close()
+    assert Settings.load().sidebar_width == 300
+
+    again = open_window(library_copy)
+    qtbot.waitUntil(lambda: again.pages.currentWidget() is again.browse_page, timeout=30_000)
+    assert (again.width(), again.height()) == (760, 520)
+    assert again.splitter.sizes()[0] == 300
+    assert again.sidebar_action.isChecked()
+
+    again.sidebar_action.trigger()  # View ▸ Show sidebar, off
+    assert not again.sidebar.isVisible()
+    assert again.pages.isVisible()
+    again.close()
+
+    third = open_window(library_copy)
+    qtbot.waitUntil(lambda: third.pages.currentWidget() is third.browse_page, timeout=30_000)
+    assert not third.sidebar.isVisible() and not third.sidebar_action.isChecked()
+    third.sidebar_action.trigger()
+    assert third.sidebar.isVisible()
+    assert third.splitter.sizes()[0] == 300  # the width it had when hidden
+
+
+def test_the_welcome_page_has_no_sidebar(qtbot, open_window, tmp_path, random_model):
+    window = open_window(tmp_path / "empty-library", model=random_model)
+    qtbot.waitUntil(lambda: window.pages.currentWidget() is window.welcome, timeout=30_000)
+    assert not window.sidebar.isVisible()
