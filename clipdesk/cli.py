@@ -347,6 +347,63 @@ def cmd_status(args) -> int:
     return 0
 
 
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def cmd_duplicates(args) -> int:
+    """Exact copies, near copies and similar shots, from the catalog and its stored vectors
+    (no CLIP run); reads only, never touches a photo."""
+    from clipdesk.core import duplicates, models
+
+    try:
+        threshold = None if args.threshold is None else float(args.threshold)
+    except ValueError:
+        threshold = -1.0
+    if threshold is not None and not 0 < threshold <= 1:
+        raise ClipDeskError(f"--threshold must be a cosine similarity in (0, 1], not "
+                            f"{args.threshold}")
+    folder = Path(args.folder).expanduser().resolve() if args.folder else None
+    if folder is not None and not folder.is_dir():
+        raise ClipDeskError(f"--folder: not a folder: {folder}")
+    kinds = duplicates.KINDS if args.kind == "all" else (args.kind,)
+    library = _open_library(args, must_exist=True)
+    row = None
+    if kinds != ("exact",):
+        spec = models.choose_spec(args.model, library.model_spec)
+        row = library.model_row(spec)
+        if row is None or library.catalog.indexed_count(row) == 0:
+            raise ClipDeskError(f"the library has no photos indexed with {spec.text}: run "
+                                f"`clipdesk index` (or look for exact copies: --kind exact)")
+    stale: list[tuple[str, str]] = []
+    groups = duplicates.find_groups(library, row, kinds, threshold, folder, stale=stale)
+    if stale:
+        print(f"note: left out {len(stale)} file(s) that vanished or changed since they were "
+              f"indexed; `clipdesk index` checks them again:", file=sys.stderr)
+        for path, why in stale:
+            print(f"  {path}: {why}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([g.as_json() for g in groups], indent=1))
+        return 0
+    names = {"exact": "exact copies", "near": "near copies", "shots": "similar shots"}
+    for g in groups:
+        print(f"{names[g.kind]}: {len(g.members)} files, {_size(g.wasted)} to free")
+        for m in g.members:
+            dims = f"{m.width}x{m.height}" if m.width and m.height else "?"
+            print(f"  {'keep' if m.path == g.keep else '    '}  {dims:>11s}  {_size(m.size):>9s}"
+                  f"  {m.path}")
+    counts = ", ".join(f"{sum(g.kind == k for g in groups)} {names[k]}" for k in kinds)
+    dup = sum(g.wasted for g in groups if g.kind != "shots")
+    print(f"{len(groups)} group(s): {counts}. Removing all but the suggested photo frees "
+          f"{_size(dup)} of duplicates"
+          + (f" and {_size(sum(g.wasted for g in groups if g.kind == 'shots'))} of similar "
+             f"shots" if "shots" in kinds else "") + ".")
+    return 0
+
+
 def _model_form(spec) -> tuple[str, int | None]:
     """(format, bytes on disk) of a model as it is on this computer; bytes None if absent."""
     from clipdesk.core import models
@@ -592,6 +649,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="folders, counts, failures (no model)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("duplicates", parents=[common], help="exact copies, near copies and "
+                       "similar shots, with the one to keep (reads only; no model run)")
+    p.add_argument("--kind", choices=["exact", "near", "shots", "all"], default="all")
+    p.add_argument("--threshold", metavar="T", help="near copies: cosine similarity in (0, 1] "
+                   "(default: the model's, 0.95 for CLIP)")
+    p.add_argument("--folder", metavar="DIR", help="only photos under this folder")
+    p.add_argument("--json", action="store_true", help="print JSON, most space to free first")
+    p.set_defaults(func=cmd_duplicates)
 
     p = sub.add_parser("models", parents=[common], help="known models and which are downloaded; "
                        "`models export SPEC DIR` writes an open_clip model as ONNX")
