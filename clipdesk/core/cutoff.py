@@ -17,9 +17,11 @@ cannot look like two groups by chance. A small group of matches shows in a small
 large one in a large tail, so no count of matches is assumed; with no group at all the split
 falls in the last few dozen (the best photos are still shown).
 
-``benchmarks/adaptive_cutoff.py`` measures it on the tests' trained tiny CLIP against the
-best flat threshold chosen with hindsight, and picked the constants. O(n): the tails halve,
-each costs a partition and a histogram (~3 ms for 100,000 scores, faster than sorting them).
+``benchmarks/adaptive_cutoff.py`` measures it on the tests' trained tiny CLIP (and picked the
+constants): on captions it equals the best flat threshold chosen with hindsight (F1 0.915
+against 0.918); over captions, negatives, "like this" and mixed queries it beats it (0.80
+against 0.69). O(n): the tails halve, each costs a partition and a histogram: 8 ms for
+100,000 scores on a busy machine, where sorting them takes 15.
 """
 
 from __future__ import annotations
