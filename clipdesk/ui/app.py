@@ -24,11 +24,13 @@ from pathlib import Path
 from PySide6.QtCore import (
     QByteArray,
     QObject,
+    Qt,
     QTimer,
     QtMsgType,
     Signal,
     qInstallMessageHandler,
 )
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 
@@ -37,6 +39,78 @@ from clipdesk.core.errors import ClipDeskError
 log = logging.getLogger("clipdesk.ui")
 
 CONNECT_TIMEOUT_MS = 500
+# "dark" or "light": the scheme to show whatever the system says (screenshots, desktops that
+# do not tell Qt theirs)
+COLOR_SCHEME_ENV = "CLIPDESK_COLOR_SCHEME"
+
+
+# ---------------------------------------------------------------------------- dark mode
+
+
+def dark_palette() -> QPalette:
+    """Fusion's roles in dark colours, for a dark desktop whose platform style stays light."""
+    palette = QPalette()
+    role, group = QPalette.ColorRole, QPalette.ColorGroup
+    colours = {role.Window: "#2b2b2e", role.WindowText: "#e6e6e6", role.Base: "#1f1f22",
+               role.AlternateBase: "#2b2b2e", role.ToolTipBase: "#3a3a3e",
+               role.ToolTipText: "#e6e6e6", role.PlaceholderText: "#9a9a9a",
+               role.Text: "#e6e6e6", role.Button: "#35353a", role.ButtonText: "#e6e6e6",
+               role.BrightText: "#ff6b6b", role.Light: "#4a4a50", role.Midlight: "#3e3e44",
+               role.Mid: "#5c5c63", role.Dark: "#18181a", role.Shadow: "#000000",
+               role.Highlight: "#3d7bd9", role.HighlightedText: "#ffffff",
+               role.Link: "#6ea8ff", role.LinkVisited: "#b18cff"}
+    for r, colour in colours.items():
+        palette.setColor(r, QColor(colour))
+    for r in (role.WindowText, role.Text, role.ButtonText):
+        palette.setColor(group.Disabled, r, QColor("#7a7a7a"))
+    return palette
+
+
+def is_dark(palette: QPalette) -> bool:
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+class ColorSchemeFollower(QObject):
+    """Dark mode that follows the system. Qt says the system's scheme
+    (``QStyleHints.colorScheme``, Qt 6.5+); where the platform style follows it (macOS,
+    Windows 11, GNOME through the portal) there is nothing to do; where it stays light, the
+    app turns to Fusion with ``dark_palette``, and back to the platform's style and palette
+    when the system turns light. A new application palette repaints every widget; tiles and
+    chips draw from the palette, so they follow."""
+
+    def __init__(self, app: QApplication, override: str | None = None):
+        super().__init__(app)
+        self.app = app
+        self.override = (override or "").strip().lower() or None
+        self._saved: tuple[str, QPalette] | None = None  # the platform's, while dark is forced
+        # after Qt has handled the change itself (the platform palette may turn dark too)
+        app.styleHints().colorSchemeChanged.connect(lambda _s: QTimer.singleShot(0, self.follow))
+        self.follow()
+
+    @property
+    def forced(self) -> bool:
+        return self._saved is not None
+
+    def scheme(self) -> Qt.ColorScheme:
+        if self.override == "dark":
+            return Qt.ColorScheme.Dark
+        if self.override == "light":
+            return Qt.ColorScheme.Light
+        return self.app.styleHints().colorScheme()
+
+    def follow(self, scheme: Qt.ColorScheme | None = None) -> None:
+        """Show ``scheme`` (default: the system's now)."""
+        scheme = scheme if scheme is not None else self.scheme()
+        if scheme == Qt.ColorScheme.Dark and not self.forced and not is_dark(self.app.palette()):
+            self._saved = (self.app.style().name(), QPalette(self.app.palette()))
+            self.app.setStyle("Fusion")
+            self.app.setPalette(dark_palette())
+            log.info("dark mode: Fusion with a dark palette (the platform style stays light)")
+        elif scheme != Qt.ColorScheme.Dark and self.forced:
+            style, palette = self._saved
+            self._saved = None
+            self.app.setStyle(style)
+            self.app.setPalette(palette)
 
 
 # ---------------------------------------------------------------------------- one per library
@@ -252,6 +326,7 @@ def _run(library: str | None, model: str | None, device: str | None,
     app.setApplicationName("ClipDesk")
     app.setOrganizationName("ClipDesk")
     app.setDesktopFileName("clipdesk")
+    color_scheme = ColorSchemeFollower(app, os.environ.get(COLOR_SCHEME_ENV))  # noqa: F841
     folder = library_dir(library)
 
     single = SingleInstance(instance_key(folder))

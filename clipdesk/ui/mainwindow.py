@@ -914,6 +914,11 @@ class MainWindow(QMainWindow):
 
     # ================================================================ events
 
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.DevicePixelRatioChange:  # moved to another screen
+            self._apply_tile_size()  # thumbnails as sharp as that screen's pixels
+        return super().event(event)
+
     def showEvent(self, event) -> None:
         super().showEvent(event)
         handle = self.windowHandle()

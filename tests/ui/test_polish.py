@@ -206,3 +206,131 @@ def test_negative_and_filter_chips_are_drawn_from_the_palette(qtbot, open_window
     assert chip.styleSheet() == ""  # a styled panel in the palette's colours
     grab = chip.grab().toImage()
     assert not grab.isNull()
+
+
+# ---------------------------------------------------------------------- dark mode
+
+
+@pytest.fixture
+def follower(qapp):
+    """The app's dark-mode follower on the test's QApplication, back to light at the end."""
+    from clipdesk.ui.app import ColorSchemeFollower
+
+    follower = ColorSchemeFollower(qapp)
+    yield follower
+    follower.follow(Qt.ColorScheme.Light)
+    follower.setParent(None)
+
+
+def _lightness(image, x: int, y: int) -> int:
+    return image.pixelColor(x, y).lightness()
+
+
+def test_dark_mode_repaints_tiles_and_chips_from_a_dark_palette_and_back(
+        qtbot, qapp, open_window, library_copy, follower):
+    from clipdesk.ui.app import is_dark
+
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    type_query(qtbot, window, "a photo of a red circle")
+    window.refine(True)  # a negative chip too
+    qtbot.waitUntil(lambda: window.search_bar.chips != [])
+    light_style = qapp.style().name()
+    assert follower.scheme() != Qt.ColorScheme.Dark  # offscreen: no system scheme, light
+    assert not is_dark(qapp.palette()) and not follower.forced
+
+    follower.follow(Qt.ColorScheme.Dark)  # what the system's change does
+    assert follower.forced and qapp.style().name() == "fusion" and is_dark(qapp.palette())
+    qtbot.waitUntil(lambda: is_dark(window.view.palette()))
+    grid = window.view.viewport().grab().toImage()
+    # the grid's background (below the last row of tiles) and the chips are dark now
+    assert _lightness(grid, grid.width() - 3, grid.height() - 3) < 80
+    chip = window.search_bar.chips[0]
+    assert is_dark(chip.palette())
+    assert is_dark(window.search_bar.filter_bar.button.palette())
+
+    follower.follow(Qt.ColorScheme.Light)
+    assert not follower.forced and qapp.style().name() == light_style
+    assert not is_dark(qapp.palette())
+    qtbot.waitUntil(lambda: not is_dark(window.view.palette()))
+    grid = window.view.viewport().grab().toImage()
+    assert _lightness(grid, grid.width() - 3, grid.height() - 3) > 170
+
+
+def test_the_override_and_a_platform_that_is_dark_already(qapp, follower):
+    from clipdesk.ui.app import ColorSchemeFollower, dark_palette, is_dark
+
+    assert ColorSchemeFollower(qapp, "Dark ").scheme() == Qt.ColorScheme.Dark
+    forced = next(c for c in qapp.children() if isinstance(c, ColorSchemeFollower)
+                  and c.override == "dark")
+    assert forced.forced and is_dark(qapp.palette())
+    forced.follow(Qt.ColorScheme.Light)
+    forced.setParent(None)
+    assert not is_dark(qapp.palette())
+    # a platform palette that is dark already is left as it is
+    saved = qapp.palette()
+    qapp.setPalette(dark_palette())
+    try:
+        follower.follow(Qt.ColorScheme.Dark)
+        assert not follower.forced
+    finally:
+        qapp.setPalette(saved)
+
+
+# ---------------------------------------------------------------------- high-DPI
+
+HIDPI_SCRIPT = r"""
+import json, sys, time
+from pathlib import Path
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from clipdesk.ui.engine import Engine, ModelState
+from clipdesk.ui.mainwindow import MainWindow
+from clipdesk.ui.settings import Settings
+
+def wait(cond, seconds=90):
+    end = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > end:
+            raise SystemExit("timed out")
+        app.processEvents()
+        time.sleep(0.01)
+
+settings = Settings.load()
+engine = Engine(Path(sys.argv[1]), sys.argv[2], "cpu", settings)
+window = MainWindow(engine, settings)
+window.show()
+engine.start()
+wait(lambda: engine.model_state is ModelState.READY and not engine.indexing)
+window.search_bar.set_text("a photo of a red circle")
+wait(lambda: getattr(window, "last_answer", None) is not None and window.model.rowCount())
+hit = window.model.hit(0)
+key = hit.hash or hit.path
+window.model.index(0).data(1)  # DecorationRole: ask for the thumbnail
+wait(lambda: window.loader.pixmap(key) is not None)
+pixmap = window.loader.pixmap(key)
+print(json.dumps({"dpr": window.devicePixelRatioF(), "tile": settings.thumb_size,
+                  "loader": [window.loader.size.width(), window.loader.size.height()],
+                  "pixmap": [pixmap.width(), pixmap.height()],
+                  "pixmap_dpr": pixmap.devicePixelRatio()}))
+window.close()
+"""
+
+
+def test_thumbnails_are_requested_at_twice_the_tile_on_a_2x_screen(library_copy, trained_model,
+                                                                   tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_SCALE_FACTOR="2", QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, "-c", HIDPI_SCRIPT, str(library_copy),
+                           trained_model], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    tile = facts["tile"]
+    assert facts["dpr"] == 2.0
+    assert facts["loader"] == [2 * tile, 2 * tile]  # the image asked for: 2x the tile
+    assert max(facts["pixmap"]) == 2 * tile and facts["pixmap_dpr"] == 2.0
