@@ -120,7 +120,9 @@ def photos_library(tmp_path_factory, encoder):
     library.close()
 
 
-def test_the_three_kinds_are_found_apart(photos_library):
+@pytest.mark.parametrize("exact_max", [duplicates.EXACT_MAX, 0])  # all pairs; usearch's k-NN
+def test_the_three_kinds_are_found_apart(photos_library, monkeypatch, exact_max):
+    monkeypatch.setattr(duplicates, "EXACT_MAX", exact_max)
     library, model, photos, expected = photos_library
     groups = find_groups(library, model, threshold=T, shots_threshold=T)
     assert sorted(g.kind for g in groups) == ["exact", "near", "shots"]
