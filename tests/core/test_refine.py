@@ -117,3 +117,25 @@ def test_describe_dates_in_words():
     assert describe_dates(after, None) == "since 2024-03-01"
     assert describe_dates(None, before) == "until 2024-03-31"
     assert Filters(after=after).active
+
+
+def test_cli_search_unlike_pushes_away_and_leaves_the_photo_out(cli, trained_model,
+                                                                shapes_folder, tmp_path):
+    import json
+
+    lib = tmp_path / "library"
+    assert cli("index", shapes_folder, "--library", lib, "--model", trained_model).code == 0
+    asked = ("search", "a photo of a red circle", "-n", "24", "--cutoff", "none", "--json",
+             "--library", lib)
+    res = cli(*asked)
+    assert res.code == 0, res.err
+    plain = [h["path"] for h in json.loads(res.out)]
+    unlike = next(p for p in plain if kind(p) != "red-circle")
+    res = cli(*asked, "--unlike", unlike)
+    assert res.code == 0, res.err
+    refined = [h["path"] for h in json.loads(res.out)]
+    assert unlike not in refined and kind(refined[0]) == "red-circle"
+    sibling = next(p for p in plain if kind(p) == kind(unlike) and p != unlike)
+    assert refined.index(sibling) > plain.index(sibling)
+    res = cli(*asked, "--unlike", tmp_path / "missing.jpg")
+    assert res.code != 0 and "image not found" in res.err and res.err.count("\n") == 1
