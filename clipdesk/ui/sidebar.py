@@ -404,8 +404,12 @@ class SidebarControl(QObject):
         bar.field.blockSignals(True)  # no search per keystroke: one search at the end
         bar.set_text(field_text(query))
         bar.field.blockSignals(False)
-        for path in query.images:
-            bar.add_image(path, exclude=path in query.exclude, search=False)
+        chips = [(p, False) for p in query.images] + [(p, True) for p in query.negative_images]
+        for path, negative in chips:
+            if negative:
+                bar.add_image(path, search=False, negative=True)
+            else:
+                bar.add_image(path, exclude=path in query.exclude, search=False)
             worker = Worker(lambda _w, p=path: read_photo(p, QSize(64, 64)), name="chip image")
             worker.signals.result.connect(lambda _g, image, p=path: self._chip_image(p, image))
             self.engine.general.start(worker)
@@ -434,9 +438,12 @@ class SidebarControl(QObject):
     # ---------------------------------------------------------------- albums
 
     def current_query(self) -> Query:
-        """The search bar's query; the cut-off, when the user moved it, as the score floor."""
+        """The search bar's query; the cut-off, when the user moved the slider (not the
+        automatic one, which each run finds afresh), as the score floor."""
         query = self.window.search_bar.query()
-        score = self.window.model.cutoff_score() if self.settings.cutoff else None
+        model = self.window.model
+        moved = self.settings.cutoff > 0 and not getattr(model, "auto_cutoff", False)
+        score = model.cutoff_score() if moved else None
         if score is not None:
             query = dataclasses.replace(
                 query, filters=dataclasses.replace(query.filters, min_score=score))

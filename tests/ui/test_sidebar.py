@@ -153,15 +153,15 @@ def test_window_size_splitter_and_sidebar_visibility_are_remembered(qtbot, open_
     qtbot.waitUntil(lambda: window.pages.currentWidget() is window.browse_page, timeout=30_000)
     assert window.sidebar.isVisible()
     window.resize(760, 520)  # within the offscreen screen (800 x 600): restoring clamps to it
-    window.splitter.setSizes([300, 460])
-    qtbot.waitUntil(lambda: window.splitter.sizes()[0] == 300)
+    window.splitter.setSizes([200, 556])  # the grid's side needs ~525 px
+    qtbot.waitUntil(lambda: window.splitter.sizes()[0] == 200)
     window.close()
-    assert Settings.load().sidebar_width == 300
+    assert Settings.load().sidebar_width == 200
 
     again = open_window(library_copy)
     qtbot.waitUntil(lambda: again.pages.currentWidget() is again.browse_page, timeout=30_000)
     assert (again.width(), again.height()) == (760, 520)
-    assert again.splitter.sizes()[0] == 300
+    assert again.splitter.sizes()[0] == 200
     assert again.sidebar_action.isChecked()
 
     again.sidebar_action.trigger()  # View ▸ Show sidebar, off
@@ -174,7 +174,7 @@ def test_window_size_splitter_and_sidebar_visibility_are_remembered(qtbot, open_
     assert not third.sidebar.isVisible() and not third.sidebar_action.isChecked()
     third.sidebar_action.trigger()
     assert third.sidebar.isVisible()
-    assert third.splitter.sizes()[0] == 300  # the width it had when hidden
+    assert third.splitter.sizes()[0] == 200  # the width it had when hidden
 
 
 def test_the_welcome_page_has_no_sidebar(qtbot, open_window, tmp_path, random_model):
