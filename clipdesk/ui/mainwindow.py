@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_actions()
         self._apply_tile_size()
+        self._tab_order()
         self._connect_engine()
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(STATUS_REFRESH_MS)
