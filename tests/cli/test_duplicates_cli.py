@@ -24,10 +24,8 @@ def exif_for(when: str | None) -> Image.Exif:
     return exif
 
 
-@pytest.fixture
-def photos(tmp_path) -> Path:
+def make_photos(folder: Path) -> Path:
     """An exact pair, one picture in three forms, a burst of three, three unrelated photos."""
-    folder = tmp_path / "photos"
     (folder / "trip").mkdir(parents=True)
     rng = np.random.default_rng(7)
     red = tinyclip.draw_shape("red", "circle", rng, (640, 480))
@@ -49,12 +47,31 @@ def photos(tmp_path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, onnx_cache, trained_model) -> tuple[Path, list[str]]:
+    """(photos, library options): indexed once for the tests that only read."""
+    from clipdesk.cli import main
+
+    base = tmp_path_factory.mktemp("duplicates-cli")
+    with pytest.MonkeyPatch.context() as mp:  # module scope: isolated_paths is not set yet
+        mp.setenv("CLIPDESK_ONNX_CACHE", str(onnx_cache))
+        mp.setenv("CLIPDESK_HOME", str(base / "clipdesk-home"))
+        mp.setenv("HF_HOME", str(base / "hf"))
+        mp.delenv("CLIPDESK_RUNTIME", raising=False)
+        photos = make_photos(base / "photos")
+        options = ["--library", str(base / "library")]
+        assert main(["index", str(photos), *options, "--model", trained_model]) == 0
+    return photos, options
+
+
 @pytest.fixture
-def library(cli, photos, trained_model, tmp_path) -> list[str]:
-    lib = tmp_path / "library"
-    res = cli("index", photos, "--library", lib, "--model", trained_model)
-    assert res.code == 0, res.err
-    return ["--library", str(lib)]
+def photos(indexed) -> Path:
+    return indexed[0]
+
+
+@pytest.fixture
+def library(indexed) -> list[str]:
+    return indexed[1]
 
 
 def rel(paths, folder: Path) -> list[str]:
@@ -133,7 +150,13 @@ def test_bad_folder_and_missing_library(cli, library, tmp_path):
     assert res.code == 2 and "no library" in res.err
 
 
-def test_a_vanished_file_is_left_out_and_reported_and_photos_are_untouched(cli, library, photos):
+def test_a_vanished_file_is_left_out_and_reported_and_photos_are_untouched(cli, trained_model,
+                                                                           tmp_path):
+    """Indexed through the command line, on its own copy: a photo is deleted."""
+    photos = make_photos(tmp_path / "photos")
+    library = ["--library", str(tmp_path / "library")]
+    res = cli("index", photos, *library, "--model", trained_model)
+    assert res.code == 0, res.err
     (photos / "IMG_0100.webp").unlink()
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in photos.rglob("*") if p.is_file()}
     res = cli("duplicates", "--json", "--threshold", "0.9", *library)
