@@ -148,7 +148,7 @@ class FilterBar(QWidget):
         layout.setSpacing(4)
         self.button = QToolButton()
         self.button.setText("Filter")
-        self.button.setToolTip("Only photos from a date range, of a kind (Alt+F opens this)")
+        self.button.setToolTip("Only photos from some dates, or of one kind")
         self.button.setAccessibleName("Filter")
         self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.menu = QMenu(self.button)
@@ -290,6 +290,7 @@ class CutoffControl(QWidget):
         self.auto_button.setText("Auto")
         self.auto_button.setCheckable(True)
         self.auto_button.setChecked(True)
+        self.auto_button.setAutoRaise(True)  # flat when off, pressed in when on: the state shows
         self.auto_button.setToolTip("Show the photos that stand out for this query; the slider "
                                     "overrides it until the next search")
         self.auto_button.toggled.connect(self.autoToggled)
@@ -336,13 +337,14 @@ class CutoffControl(QWidget):
 
 # ---------------------------------------------------------------------- empty states
 
+# one suffix per format, asked of the scanner (HEIC, AVIF and RAW only with their extras)
 _FORMAT_NAMES = {".jpg": "JPEG", ".png": "PNG", ".webp": "WebP", ".gif": "GIF", ".bmp": "BMP",
-                 ".tif": "TIFF", ".heic": "HEIC", ".avif": "AVIF"}
+                 ".tif": "TIFF", ".heic": "HEIC", ".avif": "AVIF", ".dng": "camera RAW"}
 
 
 def readable_formats() -> str:
     """The formats ClipDesk indexes, in words ("JPEG, PNG, WebP, GIF, BMP and TIFF"), from
-    the scanner's own list (HEIC and AVIF only when pillow-heif is there)."""
+    the scanner's own test of a name."""
     from clipdesk.core.scan import has_photo_suffix
 
     names = [name for suffix, name in _FORMAT_NAMES.items() if has_photo_suffix("x" + suffix)]
