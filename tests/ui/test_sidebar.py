@@ -83,6 +83,45 @@ def test_choosing_a_folder_restricts_the_search_and_all_photos_lifts_it(qtbot, o
     assert window.model.rowCount() == 24
 
 
+def test_choosing_a_folder_while_browsing_shows_only_its_photos(qtbot, open_window,
+                                                                library_copy, shapes_folder):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    wait_tree(qtbot, window, shapes_folder)
+    assert window.search_bar.query().empty
+    qtbot.waitUntil(lambda: len(shown_paths(window)) == 24, timeout=30_000)  # the library
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000,
+                          check_params_cb=lambda a: a.query.filters.folder is not None):
+        click_item(qtbot, window, window.sidebar.folder_item(shapes_folder / "more"))
+    qtbot.waitUntil(lambda: len(shown_paths(window)) == 12, timeout=30_000)
+    assert all(Path(p).parent == shapes_folder / "more" for p in shown_paths(window))
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000,
+                          check_params_cb=lambda a: a.query.filters.folder is None):
+        click_item(qtbot, window, window.sidebar.all_item)
+    qtbot.waitUntil(lambda: len(shown_paths(window)) == 24, timeout=30_000)
+
+
+def test_a_folder_added_or_removed_shows_in_the_tree(qtbot, open_window, library_copy,
+                                                     shapes_folder, tmp_path):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    wait_tree(qtbot, window, shapes_folder)
+    extra = tmp_path / "extra"
+    tinyclip.photo_folder(extra / "sub", 2, seed=5)
+    with qtbot.waitSignal(window.engine.indexingFinished, timeout=60_000):
+        window.add_folders([extra])
+    qtbot.waitUntil(lambda: window.sidebar.all_item.text(1) == "26", timeout=30_000)
+    item = window.sidebar.folder_item(extra.resolve())
+    assert counts(item) == (str(extra.resolve()), "2")
+    assert counts(item.child(0)) == ("sub", "2")
+    assert window.sidebar.folder_item(shapes_folder).isExpanded()  # kept
+
+    window.engine.remove_folder(extra.resolve())
+    qtbot.waitUntil(lambda: window.sidebar.folder_item(extra.resolve()) is None,
+                    timeout=30_000)
+    assert window.sidebar.all_item.text(1) == "24"
+
+
 def test_the_keyboard_moves_with_arrows_and_enter_chooses(qtbot, open_window, library_copy,
                                                          shapes_folder):
     window = open_window(library_copy)
