@@ -5,7 +5,15 @@ the model's input, so a 12 MP photo costs a fraction of a full decode. EXIF orie
 applied and every PIL mode ends as RGB (transparency is composited onto white).
 
 The app shows photos through the same code (``display_image``), never through Qt's own image
-readers: what ClipDesk can index (HEIC and AVIF with pillow-heif) it can also show.
+readers: what ClipDesk can index (HEIC and AVIF with pillow-heif, RAW with rawpy) it can also show.
+
+RAW photos (known by their suffix, ``RAW_SUFFIXES``) go through rawpy (LibRaw). The camera's
+embedded JPEG preview is used when it is large enough for what is asked (a 12-24 MP camera
+embeds a 1-24 MP preview): no demosaicing, and the preview then takes the JPEG path with its
+DCT scaling. Otherwise the sensor data is demosaiced at half size (LibRaw's ``half_size``: each
+2x2 Bayer block becomes one pixel, about 10x faster than a full demosaic) and reduced at once.
+Orientation is the preview's EXIF orientation, else LibRaw's ``flip``; the capture date is the
+preview's EXIF date, else LibRaw's timestamp.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 MAX_PIXELS = 150_000_000  # larger is treated as a decompression bomb
 THUMB_SIZE = 320  # long side of cached thumbnails, pixels
@@ -39,6 +47,23 @@ try:  # HEIC/HEIF/AVIF through the optional pillow-heif extra
 except ImportError:
     HEIF_AVAILABLE = False
 
+try:  # RAW photos through rawpy (LibRaw), a base dependency; without it RAW files are not listed
+    import rawpy
+
+    RAW_AVAILABLE = True
+except ImportError:  # pragma: no cover - rawpy ships wheels for every platform ClipDesk runs on
+    rawpy = None
+    RAW_AVAILABLE = False
+
+# The suffixes of the RAW formats LibRaw reads (Canon, Nikon, Sony, Adobe DNG, Fujifilm,
+# Olympus, Panasonic/Leica, Pentax, Samsung, Hasselblad, Epson, Kodak, Minolta, Leaf,
+# Phase One, Sigma, Mamiya, Casio, ARRI)
+RAW_SUFFIXES = frozenset({
+    ".3fr", ".ari", ".arw", ".bay", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".fff",
+    ".iiq", ".k25", ".kdc", ".mef", ".mos", ".mrw", ".nef", ".nrw", ".orf", ".pef", ".raf",
+    ".raw", ".rw2", ".rwl", ".sr2", ".srf", ".srw", ".x3f",
+})
+
 
 class DecodeError(Exception):
     """A photo that cannot be used; the message is the one-line reason shown to the user."""
@@ -51,6 +76,13 @@ class Photo:
     height: int
     taken_at: float | None
     image: Image.Image | None = None  # RGB, reduced; None when pixels were not asked for
+
+
+def is_raw_name(name: str | os.PathLike) -> bool:
+    """Whether a file is decoded as RAW: a RAW suffix, and rawpy is installed. RAW formats are
+    told by their name: most are TIFF inside, which Pillow would open as their small
+    thumbnail, and LibRaw takes some plain TIFFs (16-bit grey) for sensor data."""
+    return RAW_AVAILABLE and os.path.splitext(os.fspath(name))[1].lower() in RAW_SUFFIXES
 
 
 def content_hash(data: bytes) -> str:
@@ -165,6 +197,29 @@ def _open(data: bytes) -> _Opened:
     return _Opened(im, exif, orientation, taken_at)
 
 
+_TRANSPOSE = {  # EXIF orientation -> the transpose that shows the picture upright
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}
+
+
+def _shrink(im: Image.Image, box: tuple[int, int] | None, cover: bool,
+            convert: Callable[[Image.Image], Image.Image]) -> Image.Image:
+    """Reduce by a whole factor (see ``_pixels`` for ``cover``), then convert."""
+    factor = 0
+    if box is not None:
+        width, height = im.size
+        factor = (min(width // box[0], height // box[1]) if cover
+                  else max(width // box[0], height // box[1]) // 2)
+    if factor >= 2:  # keep no more pixels than needed, and shrink before
+        try:         # converting: RGBA compositing is costly
+            im = im.reduce(factor)
+        except ValueError:  # a mode reduce() does not take: convert first
+            im = convert(im).reduce(factor)
+    return convert(im)
+
+
 def _pixels(opened: _Opened, box: tuple[int, int] | None, cover: bool,
             convert: Callable[[Image.Image], Image.Image]) -> Image.Image:
     """Decode, turn by EXIF, shrink by a whole factor, convert. With ``cover`` the result still
@@ -178,31 +233,122 @@ def _pixels(opened: _Opened, box: tuple[int, int] | None, cover: bool,
     big = im.format != "JPEG" and im.size[0] * im.size[1] > BIG_PIXELS
     with _big_decode if big else contextlib.nullcontext():
         im.load()
-        if opened.exif is not None and opened.orientation != 1:
-            try:
-                im = ImageOps.exif_transpose(im)
-            except Exception:
-                pass
-        factor = 0
-        if box is not None:
-            width, height = im.size
-            factor = (min(width // box[0], height // box[1]) if cover
-                      else max(width // box[0], height // box[1]) // 2)
-        if factor >= 2:  # keep no more pixels than needed, and shrink before
-            try:         # converting: RGBA compositing is costly
-                im = im.reduce(factor)
-            except ValueError:  # a mode reduce() does not take: convert first
-                im = convert(im).reduce(factor)
-        return convert(im)
+        if opened.orientation in _TRANSPOSE:  # EXIF's, or a RAW's flip (_raw_preview)
+            im = im.transpose(_TRANSPOSE[opened.orientation])
+        return _shrink(im, box, cover, convert)
 
 
-def decode(data: bytes, min_side: int | None, digest: str | None = None) -> Photo:
+# LibRaw's ``flip`` as the EXIF orientation it was read from (LibRaw maps EXIF 1..8 through
+# "50132467"[orientation & 7]); flips 4-7 turn by 90 degrees
+_FLIP_TO_ORIENTATION = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
+
+
+def _enough(have: tuple[int, int], full: tuple[int, int], box: tuple[int, int] | None,
+            cover: bool) -> bool:
+    """Whether an image of size ``have`` serves as well as the full-size ``full`` would: at
+    least as large as ``full`` shrunk to cover (or fit in) ``box``, never enlarged."""
+    if box is None:
+        scale = 1.0
+    else:
+        scales = (box[0] / full[0], box[1] / full[1])
+        scale = min(1.0, max(scales) if cover else min(scales))
+    return all(h + 1 >= f * scale for h, f in zip(have, full, strict=True))
+
+
+@contextlib.contextmanager
+def _raw_errors() -> Iterator[None]:
+    """LibRaw's errors as one DecodeError with a one-line reason."""
+    try:
+        yield
+    except rawpy.LibRawFileUnsupportedError as exc:
+        raise DecodeError("not a RAW file, or a RAW format LibRaw cannot read") from exc
+    except rawpy.LibRawIOError as exc:
+        raise DecodeError("damaged RAW file: truncated or unreadable") from exc
+    except (rawpy.LibRawTooBigError, rawpy.LibRawUnsufficientMemoryError,
+            rawpy.LibRawMemPoolOverflowError) as exc:
+        raise DecodeError("RAW file too large to decode") from exc
+    except rawpy.LibRawError as exc:
+        reason = str(exc).strip("b'\"") or type(exc).__name__
+        raise DecodeError(f"damaged RAW file: {reason}") from exc
+
+
+def _raw_preview(raw: rawpy.RawPy, orientation: int, full: tuple[int, int]) -> _Opened | None:
+    """The camera's embedded preview, header read, turned as the RAW says; None when there is
+    none or it is unreadable (the sensor data may still be fine)."""
+    try:
+        thumb = raw.extract_thumb()
+    except rawpy.LibRawError:  # no preview, an unsupported one, or a damaged one
+        return None
+    try:
+        if thumb.format == rawpy.ThumbFormat.JPEG:
+            opened = _open(thumb.data)
+        else:  # a bitmap (some old cameras)
+            opened = _Opened(Image.fromarray(thumb.data).convert("RGB"), None, 1, None)
+    except Exception:
+        return None
+    if opened.orientation == 1 and orientation != 1:
+        opened.orientation = orientation
+        # a preview stored already upright (its sides the RAW's turned ones) is not turned twice
+        width, height = opened.image.size
+        if opened.turned and full[0] != full[1] and (width > height) == (full[0] > full[1]):
+            opened.orientation = 1
+    return opened
+
+
+def _raw_timestamp(raw: rawpy.RawPy) -> float | None:
+    """LibRaw's capture time (from the RAW's own EXIF or maker notes); None when unknown (0)."""
+    try:
+        stamp = raw.other.timestamp.timestamp()
+    except (AttributeError, ValueError, OverflowError, OSError):
+        return None
+    return stamp if stamp > 0 else None
+
+
+def _read_raw(data: bytes, box: tuple[int, int] | None, cover: bool,
+              convert: Callable[[Image.Image], Image.Image] | None,
+              ) -> tuple[tuple[int, int], float | None, Image.Image | None]:
+    """A RAW's shown size, capture time and, when ``convert`` is given, its pixels for ``box``
+    (as ``_pixels``): the embedded preview when it is large enough, else a demosaic at half
+    size (full size only when half would be smaller than asked), reduced as soon as made."""
+    with _raw_errors(), rawpy.imread(io.BytesIO(data)) as raw:
+        sizes = raw.sizes
+        if sizes.width <= 0 or sizes.height <= 0:
+            raise DecodeError("damaged RAW file: no image size")
+        orientation = _FLIP_TO_ORIENTATION.get(sizes.flip, 1)
+        turned = orientation in (5, 6, 7, 8)
+        full = (sizes.height, sizes.width) if turned else (sizes.width, sizes.height)
+        preview = _raw_preview(raw, orientation, full)
+        taken_at = (preview.taken_at if preview is not None else None) or _raw_timestamp(raw)
+        if convert is None:
+            return full, taken_at, None
+        if preview is not None and _enough(preview.shown_size, full, box, cover):
+            return full, taken_at, _pixels(preview, box, cover, convert)
+        half = _enough((full[0] // 2, full[1] // 2), full, box, cover)
+        sensor = sizes.raw_width * sizes.raw_height
+        if sensor // (4 if half else 1) > MAX_PIXELS:
+            raise DecodeError(f"RAW image too large ({sizes.width}x{sizes.height})")
+        # a big sensor decodes one at a time (LibRaw holds about 10 bytes a pixel meanwhile)
+        with _big_decode if sensor > BIG_PIXELS else contextlib.nullcontext():
+            rgb = raw.postprocess(half_size=half, use_camera_wb=True, output_bps=8)
+            image = Image.fromarray(rgb)  # already turned by LibRaw
+            del rgb
+            return full, taken_at, _shrink(image, box, cover, convert)
+
+
+def decode(data: bytes, min_side: int | None, digest: str | None = None,
+           name: str | os.PathLike | None = None) -> Photo:
     """Header facts, plus an RGB image whose short side is at least ``min_side`` (when given).
-    ``digest`` is ``content_hash(data)`` when the caller has it already."""
+    ``digest`` is ``content_hash(data)`` when the caller has it already; ``name``, the file's
+    path or name, says whether it is a RAW (``is_raw_name``)."""
     digest = digest or content_hash(data)
     if not data:
         raise DecodeError("empty file (0 bytes)")
     with _reading():
+        if name is not None and is_raw_name(name):
+            box = None if min_side is None else (min_side, min_side)
+            size, taken_at, image = _read_raw(data, box, True,
+                                              None if min_side is None else to_rgb)
+            return Photo(digest, *size, taken_at, image)
         opened = _open(data)
         photo = Photo(digest, *opened.shown_size, opened.taken_at)
         if min_side is not None:
@@ -223,7 +369,7 @@ def _display_mode(im: Image.Image) -> Image.Image:
 def display_image(path: str | os.PathLike, fit: tuple[int, int] | None = None) -> Image.Image:
     """A photo as the app shows it (preview, copy, grid fallback, "like this" chips): turned by
     EXIF, reduced to fit in ``fit`` (width, height) when larger, RGB or RGBA. The same decoder
-    as indexing, so every format ClipDesk indexes (HEIC with pillow-heif) can also be shown,
+    as indexing, so every format ClipDesk indexes (HEIC with pillow-heif, RAW) can also be shown,
     with the same guards: the pixel limit and decompression-bomb refusal, scaled JPEG decoding,
     huge images decoded one at a time. Raises DecodeError with the reason, also for a missing
     file."""
@@ -234,7 +380,10 @@ def display_image(path: str | os.PathLike, fit: tuple[int, int] | None = None) -
     if not data:
         raise DecodeError("empty file (0 bytes)")
     with _reading():
-        im = _pixels(_open(data), fit, cover=False, convert=_display_mode)
+        if is_raw_name(path):
+            im = _read_raw(data, fit, False, _display_mode)[2]
+        else:
+            im = _pixels(_open(data), fit, cover=False, convert=_display_mode)
         if fit is not None and (im.width > fit[0] or im.height > fit[1]):
             im.thumbnail(fit, Image.Resampling.BICUBIC, reducing_gap=None)
         return im

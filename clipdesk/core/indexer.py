@@ -264,7 +264,8 @@ class Indexer:
             out.vector = self.catalog.embedding(self.model, hash_)
             thumbnails = self.library.thumbnails
             need_pixels = out.vector is None or not thumbnails.exists(hash_)
-            out.photo = decode.decode(data, self._min_side if need_pixels else None, hash_)
+            out.photo = decode.decode(data, self._min_side if need_pixels else None, hash_,
+                                      name=path)  # the name tells a RAW
             if out.photo.image is not None:
                 if not thumbnails.exists(hash_):
                     try:

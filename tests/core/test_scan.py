@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import hostile
-from clipdesk.core.decode import HEIF_AVAILABLE
+from clipdesk.core.decode import HEIF_AVAILABLE, RAW_AVAILABLE
 from clipdesk.core.scan import is_photo_name, shown, storable, walk
 
 POSIX = pytest.mark.skipif(sys.platform == "win32",
@@ -39,7 +39,7 @@ def test_photo_names(name):
 
 @pytest.mark.parametrize("name", [
     ".hidden.jpg", ".jpg", "~$lock.jpg", "Thumbs.db", "thumbs.db", "desktop.ini",
-    "ehthumbs.db", "notes.txt", "movie.mp4", "raw.cr2", "jpg", "photo", "photo.jpg.part",
+    "ehthumbs.db", "notes.txt", "movie.mp4", "jpg", "photo", "photo.jpg.part",
     "photo.jpg.crdownload", "photo.jpg.tmp", "archive.jpg.zip",
 ])
 def test_names_that_are_not_photos(name):
@@ -51,10 +51,17 @@ def test_heif_names_count_only_when_heif_can_be_read(name):
     assert is_photo_name(name) == HEIF_AVAILABLE
 
 
+@pytest.mark.parametrize("name", ["raw.cr2", "x.CR3", "x.nef", "x.arw", "x.dng", "x.raf",
+                                  "x.orf", "x.rw2", "x.pef", "x.srw", "x.x3f", "x.iiq"])
+def test_raw_names_count_when_rawpy_can_read_them(name):
+    assert is_photo_name(name) == RAW_AVAILABLE
+
+
 def test_walk_finds_photos_by_extension_in_any_case(tmp_path):
     photos = [touch(tmp_path / n) for n in ("a.jpg", "B.JPG", "c.JpEg", "d.PNG", "e.webp")]
     photos += [touch(tmp_path / "sub" / "deep" / "f.TiF"), touch(tmp_path / "sub" / "g.gif")]
-    for n in ("notes.txt", "movie.MP4", "noext", "sub/raw.CR2", "sub/h.jpg.part"):
+    photos.append(touch(tmp_path / "sub" / "raw.CR2"))  # RAW: rawpy is a base dependency
+    for n in ("notes.txt", "movie.MP4", "noext", "sub/h.jpg.part"):
         touch(tmp_path / n)
     (tmp_path / "folder.jpg").mkdir()  # a folder named like a photo is walked, not listed
     photos.append(touch(tmp_path / "folder.jpg" / "inside.jpg"))
