@@ -476,7 +476,7 @@ class ResultsView(QListView):
         """Browse with these headers (their rows are the model's, in order), or None: the
         plain grid. Call after the model has its rows. ``keep_top``: the photo at the top
         stays there (months to days as the tiles grow)."""
-        anchor = -1
+        anchor, was_browsing = -1, self._sections is not None
         if keep_top and self._sections is not None and len(self._tops) > 1:
             anchor = self._nearest_row(0, self.verticalScrollBar().value() + self._header)
         self._sections = sections
@@ -486,9 +486,8 @@ class ResultsView(QListView):
         if anchor >= 0 and sections is not None:
             self.scrollTo(self.model().index(anchor, 0),
                           QAbstractItemView.ScrollHint.PositionAtTop)
-        if sections is None:
-            super().updateGeometries()
-            self.scheduleDelayedItemsLayout()
+        if sections is None and was_browsing:  # QListView's own layout, now
+            self.doItemsLayout()
         self.viewport().update()
 
     def section_at_top(self) -> int:
