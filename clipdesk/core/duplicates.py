@@ -289,8 +289,7 @@ class DuplicateFinder:
         if among_all and len(hashes) <= EXACT_MAX:
             self._join_near(self._all_pairs(hashes))
         else:
-            self._join_near(self._neighbours(hashes, self._vectors(hashes))
-                            + self._same_date_pairs(hashes))
+            self._join_near(self._neighbours(hashes) + self._same_date_pairs(hashes))
 
     def _same_date_pairs(self, hashes: list[str]) -> list[tuple[float, str, str]]:
         """Pairs at or above the threshold among contents with the same EXIF date, compared
@@ -305,8 +304,7 @@ class DuplicateFinder:
                 out += self._all_pairs(same)
         return out
 
-    def _neighbours(self, hashes: list[str], vectors: np.ndarray
-                    ) -> list[tuple[float, str, str]]:
+    def _neighbours(self, hashes: list[str]) -> list[tuple[float, str, str]]:
         """(similarity, hash, neighbour hash) pairs at or above the threshold from usearch's batched
         k-nearest-neighbour search; the index lock is taken per chunk, so the app's searches
         are not held up for the whole pass."""
@@ -317,7 +315,7 @@ class DuplicateFinder:
             return []
         out = []
         for start in range(0, len(hashes), CHUNK):
-            part = vectors[start:start + CHUNK]
+            part = self._vectors(hashes[start:start + CHUNK])  # a chunk at a time: memory
             with index.lock:
                 usual = index.index.expansion_search
                 index.index.expansion_search = max(SEARCH_EXPANSION, count)
@@ -329,7 +327,7 @@ class DuplicateFinder:
             sims = 1.0 - np.asarray(found.distances, dtype=np.float32).reshape(len(part), -1)
             for i, j in zip(*np.nonzero(sims >= self.threshold), strict=True):
                 other = hash_of.get(int(keys[i, j]))  # None: outside the folder, or not indexed
-                if other is not None:
+                if other is not None and other != hashes[start + i]:
                     out.append((float(sims[i, j]), hashes[start + i], other))
         return out
 
