@@ -134,12 +134,25 @@ def test_keys_selection_and_preview_walk_the_photos_across_months(
     assert press(Qt.Key.Key_End) == 20
     assert press(Qt.Key.Key_Home) == 0
 
+    # Page Down moves about a screen on, Page Up comes back
+    view.setCurrentIndex(model.index(0))
+    down = press(Qt.Key.Key_PageDown)
+    assert down >= columns and press(Qt.Key.Key_PageUp) == 0
+
     # Shift+Right across the header selects the photos in between, in order
     view.setCurrentIndex(model.index(7))
     press(Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
     press(Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
     assert sorted(i.row() for i in view.selectedIndexes()) == [7, 8, 9]
     assert [h.path for h in window.current_hits()] == newest_first[7:10]
+
+    # the right-click menu acts on a photo, not on a header
+    view.verticalScrollBar().setValue(0)
+    window.show_context_menu(QPoint(20, view._header // 2))  # March's header
+    assert window.context_menu is None
+    window.show_context_menu(view.visualRect(model.index(3)).center())
+    assert window.context_menu is not None and window.current_paths() == [newest_first[3]]
+    window.context_menu.close()
 
     # a click on a photo selects it; the preview opens on it and steps through the photos
     rect = view.visualRect(model.index(9))
