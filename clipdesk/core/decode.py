@@ -304,6 +304,16 @@ def _raw_timestamp(raw: rawpy.RawPy) -> float | None:
     return stamp if stamp > 0 else None
 
 
+def _blank_sensor(raw: rawpy.RawPy) -> bool:
+    """Whether the sensor data is one flat value: what LibRaw leaves, without an error, when
+    it cannot decode a damaged sensor block. (No real exposure is flat: sensors have noise.)"""
+    try:
+        sample = raw.raw_image_visible[::3, ::3]
+    except Exception:  # a format LibRaw holds otherwise (Foveon, linear DNG): not checked
+        return False
+    return sample.size > 0 and int(sample.min()) == int(sample.max())
+
+
 def _read_raw(data: bytes, box: tuple[int, int] | None, cover: bool,
               convert: Callable[[Image.Image], Image.Image] | None,
               ) -> tuple[tuple[int, int], float | None, Image.Image | None]:
@@ -330,6 +340,8 @@ def _read_raw(data: bytes, box: tuple[int, int] | None, cover: bool,
         # a big sensor decodes one at a time (LibRaw holds about 10 bytes a pixel meanwhile)
         with _big_decode if sensor > BIG_PIXELS else contextlib.nullcontext():
             rgb = raw.postprocess(half_size=half, use_camera_wb=True, output_bps=8)
+            if _blank_sensor(raw):
+                raise DecodeError("damaged RAW file: its sensor data could not be decoded")
             image = Image.fromarray(rgb)  # already turned by LibRaw
             del rgb
             return full, taken_at, _shrink(image, box, cover, convert)
