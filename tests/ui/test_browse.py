@@ -11,15 +11,21 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
+from test_controllers import drain
 from test_grid_scale import CPU_LIMIT_MS, WALL_LIMIT_MS, Meter, _thumbnails
 from uihelpers import shown_paths, type_query, wait_ready
 
 import tinyclip
 from clipdesk.core import browse
+from clipdesk.core.library import Library
 from clipdesk.core.query import Filters, Query
 from clipdesk.ui.answers import Timeline
 from clipdesk.ui.engine import ResultSet, SearchAnswer
+from clipdesk.ui.searchcontrol import SearchController
+from clipdesk.ui.settings import Settings
+from clipdesk.ui.workers import Pool
 
 # (month, photos) newest first: three months, one in the year before
 MONTHS = [((2026, 3), 9), ((2026, 2), 7), ((2025, 12), 5)]
@@ -223,6 +229,50 @@ def test_an_empty_library_browses_to_the_hint(qtbot, open_window, tmp_path, rand
     assert window.model.rowCount() == 0
     assert window.results_stack.currentWidget() is window.hint
     assert not window.date_list.isVisible()
+
+
+@pytest.fixture
+def pools():
+    """``pools(name)``: a one-thread pool, drained at the end of the test."""
+    made: list[Pool] = []
+    yield lambda name: made.append(Pool(name, 1)) or made[-1]
+    for pool in made:
+        pool.cancel_all()
+        pool.wait(60_000)
+
+
+def test_browsing_is_a_search_job_that_needs_no_model_and_drops_stale_listings(
+        qtbot, library_copy, pools):
+    library = Library(library_copy)
+    control = SearchController(pools("search"), Settings())
+    answers, waiting = [], []
+    control.answered.connect(answers.append)
+    control.waiting.connect(waiting.append)
+    control.search(Query())  # the library is not open yet: it waits, without a word
+    assert not waiting and not control.pool.running()
+    control.set_library(library)
+    with qtbot.waitSignal(control.answered, timeout=30_000):
+        control.run_pending()
+    assert control.searcher is None  # no model, no searcher: browsing does not need them
+    listing = answers[0]
+    assert listing.timeline is not None and len(listing.results) == 24
+    assert list(listing.results.dates) == sorted(listing.results.dates, reverse=True)
+
+    future = Query(filters=Filters(after=datetime(2999, 1, 1).timestamp()))
+    with qtbot.waitSignal(control.answered, timeout=30_000):
+        control.search(future)  # runs, and its answer is dropped...
+        newest = control.search(Query())  # ...for the newest listing
+    drain(control.pool)
+    assert [a.query for a in answers[1:]] == [Query()]
+    assert answers[-1].generation == newest and len(answers[-1].results) == 24
+
+    # the window's first listing: asked when the library opens, if nothing else was asked
+    fresh = SearchController(pools("search2"), Settings())
+    fresh.set_library(library, Query())
+    with qtbot.waitSignal(fresh.answered, timeout=30_000) as answered:
+        fresh.run_pending()
+    assert answered.args[0].timeline is not None
+    library.close()
 
 
 def _synthetic_browse(rows: int, keys: int) -> tuple[ResultSet, Timeline]:
