@@ -421,9 +421,14 @@ class SidebarControl(QObject):
             chip.set_image(image)
 
     def _follow_query(self, query: Query) -> None:
-        """The folder filter changed elsewhere (a filter chip, an album): mark it here."""
+        """The folder filter changed elsewhere (a filter chip, an album): mark it here. An
+        album stays marked while the search bar holds its query."""
         kind, value = self.sidebar.chosen
-        if kind not in ("all", "folder"):
+        if kind == "album":
+            album = next((a for a in self.sidebar.data.albums if a.name == value), None)
+            if album is None or album.query == query:
+                return
+        elif kind not in ("all", "folder"):
             return
         folder = query.filters.folder
         key = ("all", None) if folder is None else ("folder", str(folder))

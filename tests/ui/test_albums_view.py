@@ -166,6 +166,10 @@ def test_albums_survive_a_restart_with_their_image_chips(qtbot, open_window, lib
     paths = shown_paths(again)
     assert photo not in paths  # the photo itself is left out, as when it was saved
     assert photo_class(paths[0]) == "yellow-triangle"
+    assert again.sidebar.tree.currentItem() is again.sidebar.album_item("Like this triangle")
+
+    type_query(qtbot, again, "a photo of a blue circle")  # another search: not the album's
+    assert again.sidebar.tree.currentItem() is again.sidebar.all_item
 
 
 def test_an_album_shows_photos_added_to_the_library_later(qtbot, open_window, tmp_path,

@@ -122,6 +122,22 @@ def test_a_folder_added_or_removed_shows_in_the_tree(qtbot, open_window, library
     assert window.sidebar.all_item.text(1) == "24"
 
 
+def test_the_duplicates_entry_opens_the_duplicates_view_and_keeps_the_folder(
+        qtbot, open_window, library_copy, shapes_folder):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    wait_tree(qtbot, window, shapes_folder)
+    more = window.sidebar.folder_item(shapes_folder / "more")
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
+        click_item(qtbot, window, more)
+    click_item(qtbot, window, window.sidebar.duplicates_item)
+    qtbot.waitUntil(lambda: getattr(window, "duplicates_view", None) is not None
+                    and window.duplicates_view.isVisible(), timeout=10_000)
+    assert window.sidebar.tree.currentItem() is window.sidebar.folder_item(shapes_folder / "more")
+    assert window.search_bar.filters.folder == shapes_folder / "more"
+    window.duplicates_view.close()
+
+
 def test_the_keyboard_moves_with_arrows_and_enter_chooses(qtbot, open_window, library_copy,
                                                          shapes_folder):
     window = open_window(library_copy)
