@@ -337,3 +337,14 @@ def test_near_pairs_match_an_exact_scan(tmp_path, monkeypatch, exact_max):
     assert len(truth) >= 250  # the planted trios, ~3 pairs each
     assert pairs(groups) == truth
     library.close()
+
+
+def test_copies_keeping_their_date_are_found_even_where_the_graph_misses(photos_library,
+                                                                         monkeypatch):
+    """With a k-NN graph that finds nothing, the exact comparison among photos sharing one
+    EXIF date still finds the re-encode and the resize; the dateless PNG needs the graph."""
+    library, model, photos, expected = photos_library
+    monkeypatch.setattr(duplicates, "EXACT_MAX", 0)
+    monkeypatch.setattr(DuplicateFinder, "_neighbours", lambda self, hashes: [])
+    near = find_groups(library, model, kinds=["near"], threshold=T)
+    assert [names(g, photos) for g in near] == [expected["near"] - {"IMG_0002.png"}]
