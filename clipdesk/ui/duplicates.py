@@ -368,6 +368,7 @@ class DuplicatesView(QDialog):
             self._default_threshold = thresholds(model)[0]
             self._threshold_set = True
             self.threshold.blockSignals(True)
+            self.threshold.setMinimum(min(self.threshold.minimum(), self._default_threshold))
             self.threshold.setValue(self._default_threshold)
             self.threshold.blockSignals(False)
         if self._finding is not None:  # a look not started yet never runs

@@ -88,6 +88,12 @@ def test_groups_by_kind_with_the_suggested_keeper(qtbot, open_window, dup_librar
     # the summary counts the current tab's photos to move and what they free
     assert view.summary.text().startswith(f"Exact copies: 1 group, 1 photo to move, "
                                           f"{size / 1024:,.0f} kB to free")
+    # a group left out moves nothing
+    view.pages["exact"].boxes[0].include.setChecked(False)
+    assert not view.trash_button.isEnabled()
+    assert "0 photos to move" in view.summary.text()
+    view.pages["exact"].boxes[0].include.setChecked(True)
+    assert view.trash_button.isEnabled()
     # the thumbnails arrive through the loader
     box = view.pages["exact"].boxes[0]  # the groups were shown anew
     qtbot.waitUntil(lambda: all(label.pixmap() is not None and not label.pixmap().isNull()
