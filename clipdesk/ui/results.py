@@ -23,6 +23,7 @@ from PySide6.QtCore import (
     QMimeData,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QRect,
     QSize,
     Qt,
@@ -137,9 +138,11 @@ class ResultsModel(QAbstractListModel):
         return self._cutoff
 
     def set_cutoff(self, percent: int) -> None:
+        """The user's cut-off, a percent of the score range; it replaces the adaptive one."""
         percent = max(0, min(100, int(percent)))
-        if percent != self._cutoff:
+        if percent != self._cutoff or self._auto:
             self._cutoff = percent
+            self._auto = False
             if not self._browsing:
                 self._reorder()
 
@@ -377,6 +380,8 @@ class ResultsView(QListView):
         self._header = 0  # a header band's height
         self._header_font = QFont(self.font())
         self._shown_section = -1
+        self._band_from: QPoint | None = None  # browsing: the rubber band's origin (content)
+        self._band = QRect()
         self.setViewMode(QListView.ViewMode.ListMode)
         self.setFlow(QListView.Flow.LeftToRight)
         self.setWrapping(True)
@@ -749,6 +754,26 @@ class ResultsView(QListView):
             self.viewport().update(QRect(0, 0, self.viewport().width(),
                                          self._header + max(0, dy)))
 
+    def mousePressEvent(self, event) -> None:
+        if self._sections is not None:
+            self._band_from = event.position().toPoint() + QPoint(0, self.verticalOffset())
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        super().mouseMoveEvent(event)
+        if (self._sections is not None and self._band_from is not None
+                and self.state() == QAbstractItemView.State.DragSelectingState):
+            origin = self._band_from - QPoint(0, self.verticalOffset())
+            self._band = QRect(origin, event.position().toPoint()).normalized()
+            self.viewport().update()  # QListView's own band is not drawn over our layout
+
+    def mouseReleaseEvent(self, event) -> None:
+        super().mouseReleaseEvent(event)
+        self._band_from = None
+        if not self._band.isNull():
+            self._band = QRect()
+            self.viewport().update()
+
     def _on_scrolled(self, _value: int) -> None:
         section = self.section_at_top()
         if section != self._shown_section and section >= 0:
@@ -807,6 +832,15 @@ class ResultsView(QListView):
             following = int(self._tops[pinned + 1]) - offset
             self._paint_header(painter, pinned, QRect(0, min(0, following - self._header),
                                                       width, self._header))
+        if not self._band.isNull():
+            from PySide6.QtWidgets import QRubberBand, QStyleOptionRubberBand
+
+            band = QStyleOptionRubberBand()
+            band.initFrom(port)
+            band.shape = QRubberBand.Shape.Rectangle
+            band.opaque = False
+            band.rect = self._band
+            self.style().drawControl(QStyle.ControlElement.CE_RubberBand, band, painter, port)
         painter.end()
 
     def _paint_header(self, painter: QPainter, section: int, rect: QRect) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QTimer
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
 from test_controllers import drain
 from test_grid_scale import CPU_LIMIT_MS, WALL_LIMIT_MS, Meter, _thumbnails
 from uihelpers import shown_paths, type_query, wait_ready
@@ -152,8 +154,23 @@ def test_keys_selection_and_preview_walk_the_photos_across_months(
     assert sorted(i.row() for i in view.selectedIndexes()) == [7, 8, 9]
     assert [h.path for h in window.current_hits()] == newest_first[7:10]
 
-    # the right-click menu acts on a photo, not on a header
+    # a rubber band from March's header over two lines and two columns selects those photos
     view.verticalScrollBar().setValue(0)
+    port = view.viewport()
+    to = view.visualRect(model.index(columns + 1)).center()
+    qtbot.mousePress(port, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+    for step in (0.3, 0.7, 1.0):
+        at = QPointF(5 + (to.x() - 5) * step, 5 + (to.y() - 5) * step)
+        QApplication.sendEvent(port, QMouseEvent(
+            QEvent.Type.MouseMove, at, port.mapToGlobal(at), Qt.MouseButton.NoButton,
+            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    assert not view._band.isNull()  # drawn while dragging
+    qtbot.mouseRelease(port, Qt.MouseButton.LeftButton, pos=to)
+    assert sorted(i.row() for i in view.selectedIndexes()) == [0, 1, columns, columns + 1]
+    assert view._band.isNull()
+
+    # the right-click menu acts on a photo, not on a header
+    view.clearSelection()
     window.show_context_menu(QPoint(20, view._header // 2))  # March's header
     assert window.context_menu is None
     window.show_context_menu(view.visualRect(model.index(3)).center())
