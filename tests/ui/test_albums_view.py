@@ -193,3 +193,23 @@ def test_an_album_shows_photos_added_to_the_library_later(qtbot, open_window, tm
     qtbot.waitUntil(lambda: str(new.resolve()) in shown_paths(window), timeout=30_000)
     assert set(shown_paths(window)) - before == {str(new.resolve())}
     assert str(new.resolve()) in shown_paths(window, 2)  # a red circle ranks first
+
+
+def test_a_moved_cut_off_is_kept_as_the_albums_score_floor(qtbot, open_window, library_copy):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    type_query(qtbot, window, "a photo of a green square")
+    save_album(qtbot, window, "Auto cut-off")  # Auto: each run finds its own
+    window.cutoff.slider.setValue(60)  # the user's own cut-off
+    floor = window.model.cutoff_score()
+    assert floor is not None and window.model.rowCount() < 24
+    save_album(qtbot, window, "Strict")
+    catalog = Catalog(library_copy)
+    assert catalog.album("Auto cut-off").query.filters.min_score is None
+    assert catalog.album("Strict").query.filters.min_score == floor
+    catalog.close()
+
+    window.clear_search()
+    answer = choose_album(qtbot, window, "Strict")
+    assert answer.query.filters.min_score == floor
+    assert len(answer.results.scores) and min(answer.results.scores) >= floor
