@@ -576,8 +576,7 @@ class MainWindow(QMainWindow):
         """The slider moved: the user's cut-off overrides the automatic one for this query."""
         self.settings.cutoff = percent
         self.cutoff.set_auto(False)
-        self.model.set_auto(False)
-        self.model.set_cutoff(percent)
+        self.model.set_cutoff(percent)  # Auto off too: one reorder
         self.cutoff.show_score(self.model.cutoff_score())
 
     def set_auto_cutoff(self, on: bool) -> None:
