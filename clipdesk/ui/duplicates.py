@@ -2,8 +2,10 @@
 
 The grouping (``clipdesk.core.duplicates.find_groups``) runs on the engine's ``general`` pool
 and returns plain data; a photo that vanished or changed since it was indexed is left out of
-its group (the core checks each one on disk) and named under the groups. Each kind, exact copies, near
-duplicates and burst shots, has its own tab; the threshold applies to the last two.
+its group (the core checks each one on disk) and named under the groups. Each kind, exact
+copies, near duplicates and burst shots, has its own tab; the near duplicates' similarity
+threshold can be set (burst shots keep the core's). Thumbnails come through the grid's
+``ThumbnailLoader`` (a loader of the view's own), for the groups on screen.
 
 For each group the suggested photo to keep (``suggest_keep``: highest resolution, original
 format, earliest date) is ticked; the user can tick another, or leave a group out. **Move to
@@ -38,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clipdesk.core.duplicates import NEAR_THRESHOLD, suggest_keep, thresholds
+from clipdesk.core.duplicates import KINDS, NEAR_THRESHOLD, suggest_keep, thresholds
 from clipdesk.ui.thumbnails import ThumbnailLoader
 from clipdesk.ui.trash import KEPT, TrashRequest
 from clipdesk.ui.workers import JobError, Worker
@@ -50,11 +52,11 @@ if TYPE_CHECKING:
     from clipdesk.ui.engine import Engine
     from clipdesk.ui.librarywriter import Trashed
 
-KINDS = ("exact", "near", "shots")
 KIND_TITLES = {"exact": "Exact copies", "near": "Near duplicates", "shots": "Burst shots"}
 GROUPS_SHOWN = 200  # per kind, those that free the most space first: widgets, not a model
 THUMB = QSize(150, 150)
 THRESHOLD_DEBOUNCE_MS = 400
+FAILURES_SHOWN = 20  # photos not moved, named one by one under the groups
 
 
 def bytes_text(n: int) -> str:
@@ -502,7 +504,10 @@ class DuplicatesView(QDialog):
                          "from there if needed.")
         if result.failed:
             lines.append(f"{count(len(result.failed), 'photo')} not moved ({KEPT}):")
-            lines += [f"  {path}: {why}" for path, why in result.failed]
+            lines += [f"  {path}: {why}" for path, why in result.failed[:FAILURES_SHOWN]]
+            if len(result.failed) > FAILURES_SHOWN:
+                lines.append(f"  and {len(result.failed) - FAILURES_SHOWN} more (the log has "
+                             "every one)")
         if trashed.not_forgotten:
             lines.append(f"The library still lists the moved photos: {trashed.not_forgotten}")
         self.message_label.setText("\n".join(lines))
