@@ -147,7 +147,8 @@ def test_the_keyboard_moves_with_arrows_and_enter_chooses(qtbot, open_window, li
     tree = window.sidebar.tree
     root = window.sidebar.folder_item(shapes_folder)
     window.activateWindow()
-    window.focus_sidebar()  # View ▸ Go to sidebar (F6)
+    qtbot.waitUntil(lambda: window.search_bar.field.hasFocus() or window.view.hasFocus())
+    qtbot.keyClick(window.search_bar.field, Qt.Key.Key_F6)  # View ▸ Go to sidebar
     qtbot.waitUntil(tree.hasFocus)
     assert tree.currentItem() is window.sidebar.all_item
     answers = []
