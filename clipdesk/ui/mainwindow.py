@@ -686,6 +686,10 @@ class MainWindow(QMainWindow):
         hits = self.current_hits()[:SIMILAR_MAX]
         if not hits:
             return
+        if negative and self.search_bar.query().empty:  # nothing to push away from
+            self.statusBar().showMessage("Fewer like these refines a search: type what you "
+                                         "are looking for, or use More like these first.", 6000)
+            return
         for hit in hits:
             pixmap = self.loader.pixmap(hit.hash or hit.path)
             image = pixmap.toImage() if pixmap is not None else None

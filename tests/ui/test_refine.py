@@ -110,3 +110,19 @@ def test_escape_in_the_field_clears_the_search_but_keeps_the_filters(qtbot, open
     query = asked.args[0]
     assert query.empty and query.negative_images == () and field.text() == ""
     assert not window.search_bar.chips and query.filters == Filters(media="photo")
+
+
+def test_while_browsing_fewer_like_these_explains_and_more_like_these_searches(
+        qtbot, open_window, library_copy):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 24, timeout=30_000)  # the library
+    assert window.search_bar.query().empty
+    _select(window, [0])
+    window.fewer_action.trigger()
+    assert window.search_bar.chips == []
+    assert "Fewer like these refines a search" in window.statusBar().currentMessage()
+    photo = window.model.hit(0).path
+    answer = _answer_after(qtbot, window, window.more_action.trigger)
+    assert answer.query.images == (photo,) and answer.results.paths[0] != photo
+    assert photo_class(answer.results.paths[0]) == photo_class(photo)
