@@ -212,9 +212,10 @@ class DuplicateFinder:
 
     def build(self) -> DuplicateFinder:
         """The full pass over the library (or the folder)."""
-        if "exact" in self.kinds:
-            for row in self.catalog.shared_hash_files(self.folder):
-                self._exact.setdefault(row.hash, set()).add(row.id)
+        # exact copies, also when only near copies or shots are asked: a picture's keeper is
+        # the best of all the files holding it
+        for row in self.catalog.shared_hash_files(self.folder):
+            self._exact.setdefault(row.hash, set()).add(row.id)
         if self._vectors_needed:
             facts = self.catalog.indexed_facts(self.model, self.folder)
             self._learn(facts)
@@ -372,9 +373,8 @@ class DuplicateFinder:
         rows = {i: r for i, r in rows.items() if folder is None or r.path.startswith(folder)}
         touched = set(rows)
         new_hashes = sorted({r.hash for r in rows.values() if r.status == "ok" and r.hash})
-        if "exact" in self.kinds:
-            for row in self.catalog.files_with_hashes(new_hashes, self.folder):
-                self._exact.setdefault(row.hash, set()).add(row.id)
+        for row in self.catalog.files_with_hashes(new_hashes, self.folder):
+            self._exact.setdefault(row.hash, set()).add(row.id)
         if self._vectors_needed:
             new = self._learn(self.catalog.indexed_facts(self.model, self.folder, list(rows)))
             self._link_near(new, among_all=False)
