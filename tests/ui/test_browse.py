@@ -239,6 +239,11 @@ def test_filters_photos_arriving_and_a_search_in_between(qtbot, open_window, tmp
     assert view.sections.unit == "day"
     assert view.indexAt(QPoint(5, view._header + 5)).row() == top_row
 
+    # the folder leaves the library: its photos leave the grid
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
+        window.engine.remove_folder(trip.parent)
+    qtbot.waitUntil(lambda: model.rowCount() == 0, timeout=30_000)
+
 
 def test_an_empty_library_browses_to_the_hint(qtbot, open_window, tmp_path, random_model):
     window = open_window(tmp_path / "empty", model=random_model)
