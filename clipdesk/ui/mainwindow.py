@@ -434,6 +434,8 @@ class MainWindow(QMainWindow):
         if timeline is not None:
             self.date_list.set_months(timeline.months)
         self.date_list.setVisible(timeline is not None and len(timeline.months) > 1)
+        for control in (self.sort_combo, self.cutoff):  # the library has one order, no scores
+            control.setEnabled(timeline is None)
 
     def _timeline_sections(self):
         if self.timeline is None:

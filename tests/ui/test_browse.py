@@ -75,6 +75,7 @@ def test_the_library_newest_first_under_month_headers_with_a_date_list(
     assert shown_paths(window) == newest_first  # the broken photo is not shown
     assert window.results_stack.currentWidget() is view
     assert window.count_label.text() == "21 photos"
+    assert not window.sort_combo.isEnabled() and not window.cutoff.isEnabled()
     sections = view.sections
     assert [sections.label(i) for i in range(len(sections))] == [
         "March 2026 · 9 photos", "February 2026 · 7 photos", "December 2025 · 5 photos"]
@@ -225,6 +226,7 @@ def test_filters_photos_arriving_and_a_search_in_between(qtbot, open_window, tmp
     # a search shows results without headers; clearing it browses again
     type_query(qtbot, window, "a photo of a red circle")
     assert view.sections is None and not window.date_list.isVisible()
+    assert window.sort_combo.isEnabled() and window.cutoff.isEnabled()
     assert window.model.sort in ("relevance", "date")
     with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
         window.clear_search()
