@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from clipdesk.ui.librarywriter import Trashed
 
 KIND_TITLES = {"exact": "Exact copies", "near": "Near duplicates", "shots": "Burst shots"}
-GROUPS_SHOWN = 200  # per kind, those that free the most space first: widgets, not a model
+GROUPS_SHOWN = 50  # groups added at a time (most space freed first): widgets, not a model
 THUMB = QSize(150, 150)
 THRESHOLD_DEBOUNCE_MS = 400
 FAILURES_SHOWN = 20  # photos not moved, named one by one under the groups
@@ -192,48 +192,56 @@ class GroupBox(QFrame):
 
 
 class KindPage(QScrollArea):
-    """The groups of one kind, largest saving first."""
+    """The groups of one kind, largest saving first, ``GROUPS_SHOWN`` at a time: each group is
+    widgets, so a "Show more" button adds the next ones (benchmarks/duplicates_view.py)."""
 
-    changed = Signal()
+    changed = Signal()  # the photos to move changed (a keeper, a group ticked, more shown)
+    moreShown = Signal()  # groups were added: their thumbnails are to be asked for
 
     def __init__(self, kind: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.kind = kind
         self.setWidgetResizable(True)
         self.boxes: list[GroupBox] = []
-        self._set_body([], "")
-
-    def _set_body(self, boxes: list[GroupBox], note: str) -> None:
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        self.note = QLabel(note)
-        self.note.setWordWrap(True)
-        layout.addWidget(self.note)
-        for box in boxes:
-            box.changed.connect(self.changed)
-            layout.addWidget(box)
-        layout.addStretch()
-        self.boxes = boxes
-        self.setWidget(body)  # the old body and its boxes go
+        self.groups: list[Group] = []
+        self._left_alone: set[tuple] = set()
+        self.show_groups([], set())
 
     def show_groups(self, groups: list[Group], left_alone: set[tuple]) -> None:
         """Show ``groups``; those whose key is in ``left_alone`` start unticked, and ticking
         one in or out updates that set (so a choice survives a Move to Trash elsewhere)."""
-        if not groups:
-            note = f"No {KIND_TITLES[self.kind].lower()} found."
-        elif len(groups) > GROUPS_SHOWN:
-            note = (f"{len(groups)} groups; the {GROUPS_SHOWN} that free the most space are "
-                    "shown. Clean those up, then look again for the rest.")
-        else:
-            note = ""
-        boxes = [GroupBox(g) for g in groups[:GROUPS_SHOWN]]
-        for box in boxes:
-            box.include.setChecked(box.key not in left_alone)
+        self.groups, self._left_alone, self.boxes = groups, left_alone, []
+        body = QWidget()
+        self._layout = QVBoxLayout(body)
+        self.note = QLabel(f"No {KIND_TITLES[self.kind].lower()} found." if not groups else "")
+        self._layout.addWidget(self.note)
+        self.more_button = QPushButton()
+        self.more_button.clicked.connect(self.show_more)
+        self._layout.addWidget(self.more_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self._layout.addStretch()
+        self.setWidget(body)  # the old body and its boxes go
+        self.show_more()
+
+    def show_more(self) -> None:
+        """Add the next ``GROUPS_SHOWN`` groups below those shown."""
+        start = len(self.boxes)
+        for group in self.groups[start:start + GROUPS_SHOWN]:
+            box = GroupBox(group)
+            box.include.setChecked(box.key not in self._left_alone)
             box.include.toggled.connect(
-                lambda on, k=box.key: left_alone.discard(k) if on else left_alone.add(k))
-        self._set_body(boxes, note)
+                lambda on, k=box.key, s=self._left_alone: s.discard(k) if on else s.add(k))
+            box.changed.connect(self.changed)
+            self._layout.insertWidget(1 + len(self.boxes), box)
+            self.boxes.append(box)
+        left = len(self.groups) - len(self.boxes)
+        self.more_button.setText(f"Show {min(left, GROUPS_SHOWN)} more of {left} groups")
+        self.more_button.setVisible(left > 0)
+        if start:
+            self.changed.emit()
+            self.moreShown.emit()
 
     def to_move(self) -> list[Member]:
+        """The photos Move to Trash takes from this page: those of the groups shown."""
         return [m for box in self.boxes if box.included for m in box.to_move()]
 
 
@@ -326,6 +334,7 @@ class DuplicatesView(QDialog):
         self.tabs.currentChanged.connect(lambda _i: self._request_visible())
         for page in self.pages.values():
             page.verticalScrollBar().valueChanged.connect(lambda _v: self._request_visible())
+            page.moreShown.connect(lambda: QTimer.singleShot(0, self._request_visible))
         layout.addWidget(self.tabs, 1)
 
         self.message_label = QLabel()

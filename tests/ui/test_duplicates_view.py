@@ -217,9 +217,12 @@ def test_a_read_only_folder_is_reported(qtbot, open_window, dup_library, trained
 
 
 def test_thumbnails_load_for_the_groups_scrolled_to(qtbot, open_window, tmp_path,
-                                                    trained_model):
+                                                    trained_model, monkeypatch):
     """Thumbnails are asked for as groups come on screen (the loader drops old requests past
-    its limit, so asking for every group at once would lose some)."""
+    its limit, so asking for every group at once would lose some); groups come in pages."""
+    from clipdesk.ui import duplicates
+
+    monkeypatch.setattr(duplicates, "GROUPS_SHOWN", 20)
     import tinyclip
     from clipdesk.core import models
     from clipdesk.core.indexer import Indexer
@@ -239,7 +242,12 @@ def test_thumbnails_load_for_the_groups_scrolled_to(qtbot, open_window, tmp_path
     library.close()
     window, view = open_view(qtbot, open_window, tmp_path / "library", trained_model)
     page = view.pages["exact"]
-    assert len(page.boxes) == 30
+    assert len(page.boxes) == 20 and view.tabs.tabText(0) == "Exact copies (30)"
+    assert view.summary.text().startswith("Exact copies: 20 groups, 20 photos to move")
+    assert page.more_button.text() == "Show 10 more of 10 groups"
+    page.more_button.click()
+    assert len(page.boxes) == 30 and page.more_button.isHidden()
+    assert view.summary.text().startswith("Exact copies: 30 groups, 30 photos to move")
     first, last = page.boxes[0], page.boxes[-1]
     qtbot.waitUntil(lambda: all(not label.pixmap().isNull()
                                 for label in first.thumbs.values()), timeout=10_000)
