@@ -29,7 +29,11 @@ Targets: (c)/(a) >= 3x and (c)/(b) >= 0.75x for ONNX (the shipped runtime), usin
 in-process figure for (c); ONNX at least as fast as torch, model alone and Indexer.
 Each figure also comes with the process CPU time per image, which a busy machine disturbs
 far less than wall time (the load average is printed before, at each run and after).
-Last, the fidelity of the indexer's reduced (DCT-scaled) decode against a full decode.
+Last, the fidelity of the indexer's reduced (DCT-scaled) decode against a full decode, and
+RAW files (``--raw N``, default 6; ``--raw-only`` runs just this): the same 12 MP frames as
+DNGs (16-bit Bayer, written with pidng from the test extra), with a 1620x1080 JPEG preview
+(what many cameras embed) and without, decoded for the indexer (``decode.decode``, preview
+path vs half-size demosaic), against the JPEG of the same frame and a full demosaic.
 """
 
 from __future__ import annotations
@@ -367,7 +371,12 @@ def main() -> int:
     parser.add_argument("--no-cli", action="store_true",
                         help="skip the `clipdesk index` subprocess runs")
     parser.add_argument("--no-int8", action="store_true", help="skip the ONNX int8 encoder")
+    parser.add_argument("--raw", type=int, default=6, help="RAW files to decode (0: none)")
+    parser.add_argument("--raw-only", action="store_true", help="only the RAW decoding figures")
     args = parser.parse_args()
+    if args.raw_only:
+        print_raw_costs(args.cache.resolve(), max(1, args.raw), args.repeats)
+        return 0
 
     cores = os.cpu_count() or 1
     torch.set_num_threads(cores)
@@ -422,6 +431,8 @@ def main() -> int:
           f"max {fid['max']:.3f}")
     print(f"  embedding cosine: mean {fid['cos_mean']:.5f}, min {fid['cos_min']:.5f}")
     print_stage_costs(onnx, tutorial_pre, paths)
+    if args.raw:
+        print_raw_costs(cache, args.raw, args.repeats)
     return 0
 
 
@@ -452,6 +463,78 @@ def print_stage_costs(encoder: models.Encoder, tutorial_pre, paths: list[Path]) 
     print("decode worker stages, CPU-ms/img (one thread; the indexer uses clipdesk.core.preprocess):")
     for name, seconds in costs.items():
         print(f"  {name:<36s} {seconds / len(paths) * 1000:6.1f}")
+
+
+def make_raws(folder: Path, n: int) -> list[tuple[Path, Path, Path]]:
+    """N camera frames, each as (JPEG, DNG with a 1620x1080 preview, DNG without), made once."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import dngfiles  # pidng: the test extra
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    sources = None
+    for i in range(n):
+        names = (f"RAW_{i:04d}.jpg", f"RAW_{i:04d}-preview.dng", f"RAW_{i:04d}.dng")
+        paths = tuple(folder / name for name in names)
+        if not all(p.is_file() for p in paths):
+            if sources is None:
+                print(f"making {n} camera-sized RAW frames in {folder} ...", flush=True)
+                sources = _sample_photos()
+            im = _camera_frame(sources[i % len(sources)], np.random.default_rng(1000 + i))
+            im.save(paths[0], "JPEG", quality=QUALITY)
+            preview = dngfiles.jpeg(im.resize((1620, 1080), Image.Resampling.BICUBIC),
+                                    taken="2024:05:01 12:00:00")  # cameras date their previews
+            dngfiles.write_dng(paths[1], im, preview=preview)
+            dngfiles.write_dng(paths[2], im)
+        out.append(paths)
+    return out
+
+
+def print_raw_costs(cache: Path, n: int, repeats: int) -> None:
+    """Wall-ms per image (median over the files and repeats, one thread) of decoding a RAW for
+    the indexer, by the preview and by the half-size demosaic, against the JPEG of the same
+    frame (the baseline) and LibRaw's full demosaic (what a naive RAW reader does)."""
+    import io
+
+    import rawpy
+
+    files = make_raws(cache / f"raw-{SIZE[0]}x{SIZE[1]}-n{n}", n)
+    min_side = max(224, decode.THUMB_SIZE * 3 // 4)
+
+    def full_demosaic(data: bytes, _name) -> None:
+        with rawpy.imread(io.BytesIO(data)) as raw:
+            raw.postprocess(use_camera_wb=True, output_bps=8)
+
+    def ours(data: bytes, path: Path) -> None:  # the digest given, as the indexer does
+        decode.decode(data, min_side, "digest", name=path)
+
+    ways = {
+        "JPEG of the frame (baseline)": (0, ours),
+        "DNG, embedded preview": (1, ours),
+        "DNG, no preview: half-size demosaic": (2, ours),
+        "DNG, LibRaw full demosaic": (2, full_demosaic),
+        "hash (blake2b) of the JPEG, not decoding": (0, lambda d, p: decode.content_hash(d)),
+        "hash (blake2b) of the DNG, not decoding": (2, lambda d, p: decode.content_hash(d)),
+    }
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for r in range(repeats):
+        order = list(ways) if r % 2 == 0 else list(reversed(ways))
+        for name in order:
+            which, fn = ways[name]
+            for paths in files:
+                data = paths[which].read_bytes()
+                start = time.perf_counter()
+                fn(data, paths[which])
+                times[name].append(time.perf_counter() - start)
+    sizes = [p[2].stat().st_size / 1e6 for p in files]
+    print()
+    print(f"RAW decoding for the indexer (min_side={min_side}), {n} frames of {SIZE[0]}x{SIZE[1]} "
+          f"(DNG {statistics.mean(sizes):.0f} MB), {repeats} repeats, wall-ms/img, median:")
+    base = statistics.median(times["JPEG of the frame (baseline)"])
+    for name, values in times.items():
+        med = statistics.median(values)
+        print(f"  {name:<41s} {med * 1000:7.1f}  ({med / base:5.1f}x the JPEG)")
+    print(f"  peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":
