@@ -199,6 +199,8 @@ def test_a_moved_cut_off_is_kept_as_the_albums_score_floor(qtbot, open_window, l
     window = open_window(library_copy)
     wait_ready(qtbot, window)
     type_query(qtbot, window, "a photo of a green square")
+    qtbot.waitUntil(lambda: window.last_answer.query.text == "a photo of a green square",
+                    timeout=30_000)  # not the library's listing, should it come late
     save_album(qtbot, window, "Auto cut-off")  # Auto: each run finds its own
     window.cutoff.slider.setValue(60)  # the user's own cut-off
     floor = window.model.cutoff_score()
