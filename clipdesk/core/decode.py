@@ -23,6 +23,7 @@ import hashlib
 import io
 import os
 import stat
+import struct
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -83,6 +84,38 @@ def is_raw_name(name: str | os.PathLike) -> bool:
     told by their name: most are TIFF inside, which Pillow would open as their small
     thumbnail, and LibRaw takes some plain TIFFs (16-bit grey) for sensor data."""
     return RAW_AVAILABLE and os.path.splitext(os.fspath(name))[1].lower() in RAW_SUFFIXES
+
+
+_RAW_MAGIC = (b"FUJIFILMCCD-RAW", b"IIRO", b"IIRS", b"MMOR", b"IIU\x00", b"\x00MRM", b"FOVb")
+
+
+def looks_raw(data: bytes) -> bool:
+    """Whether bytes of unknown name are a camera RAW, for files that come without one (an
+    image dropped from elsewhere): Fujifilm, Olympus, Panasonic, Minolta and Sigma signatures,
+    Canon CR3 (ISO box "crx ") and CR2 ("CR" after the TIFF header), and TIFF-based RAWs: a
+    DNGVersion tag, or a first IFD marked as a reduced image (the thumbnail cameras put
+    first: Nikon, Sony, Pentax...). A plain TIFF has neither."""
+    if data.startswith(_RAW_MAGIC) or data[4:12] == b"ftypcrx ":
+        return True
+    if data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return False
+    if data[8:10] == b"CR":
+        return True
+    order = "<" if data[:2] == b"II" else ">"
+    try:
+        (ifd,) = struct.unpack_from(order + "I", data, 4)
+        (count,) = struct.unpack_from(order + "H", data, ifd)
+        for i in range(min(count, 512)):
+            tag, kind = struct.unpack_from(order + "HH", data, ifd + 2 + 12 * i)
+            if tag == 0xC612:  # DNGVersion
+                return True
+            if tag == 0x00FE:  # NewSubfileType: 1 = a reduced-resolution image
+                fmt = order + ("H" if kind == 3 else "I")
+                if struct.unpack_from(fmt, data, ifd + 2 + 12 * i + 8)[0] == 1:
+                    return True
+    except struct.error:  # a damaged header: not recognisably RAW
+        return False
+    return False
 
 
 def content_hash(data: bytes) -> str:
@@ -363,12 +396,13 @@ def decode(data: bytes, min_side: int | None, digest: str | None = None,
            name: str | os.PathLike | None = None) -> Photo:
     """Header facts, plus an RGB image whose short side is at least ``min_side`` (when given).
     ``digest`` is ``content_hash(data)`` when the caller has it already; ``name``, the file's
-    path or name, says whether it is a RAW (``is_raw_name``)."""
+    path or name, says whether it is a RAW (``is_raw_name``); without it, the bytes do
+    (``looks_raw``)."""
     digest = digest or content_hash(data)
     if not data:
         raise DecodeError("empty file (0 bytes)")
     with _reading():
-        if name is not None and is_raw_name(name):
+        if is_raw_name(name) if name is not None else (RAW_AVAILABLE and looks_raw(data)):
             box = None if min_side is None else (min_side, min_side)
             size, taken_at, image = _read_raw(data, box, True,
                                               None if min_side is None else to_rgb)

@@ -5,6 +5,7 @@ a library with RAW files, with the trained tiny CLIP."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from pathlib import Path
 
@@ -158,6 +159,31 @@ def test_damaged_raw_files_give_one_line_reasons(name, make, reason):
     assert "\n" not in str(info.value)
 
 
+def test_bytes_without_a_name_are_told_raw_by_their_signature():
+    """A dropped or pasted file may come without its name: the bytes tell a RAW, and a plain
+    TIFF (which LibRaw would take for sensor data when it is 16-bit grey) stays Pillow's."""
+    picture = shape("yellow", "circle")
+    for data in (dngfiles.dng_bytes(picture), dngfiles.dng_bytes(picture, preview=dngfiles.jpeg(
+            picture)), b"FUJIFILMCCD-RAW 0201" + bytes(100), bytes(4) + b"ftypcrx " + bytes(100),
+            b"IIRO\x08\x00\x00\x00" + bytes(100), b"II*\x00\x10\x00\x00\x00CR\x02\x00"):
+        assert decode.looks_raw(data), data[:16]
+    grey = np.tile(np.arange(0, 60000, 600, dtype=np.uint16), (60, 1))
+    plain = []
+    for im, kw in ((picture, {}), (picture, {"compression": "tiff_lzw"}),
+                   (Image.fromarray(grey), {})):
+        out = io.BytesIO()
+        im.save(out, "TIFF", **kw)
+        plain.append(out.getvalue())
+    for data in (*plain, dngfiles.jpeg(picture), b"", b"II*\x00\xff\xff\xff\xff", b"MM\x00*"):
+        assert not decode.looks_raw(data), data[:16]
+    photo = decode.decode(dngfiles.dng_bytes(picture), 120)  # no name: told by its bytes
+    assert nearer(photo.image, picture, shape("blue", "square")) == "a"
+    grey_image = decode.decode(plain[2], 60).image  # Pillow's, not LibRaw's sensor reading
+    assert grey_image.size == (100, 60)
+    left, right = grey_image.getpixel((0, 30)), grey_image.getpixel((99, 30))
+    assert left[0] == left[1] == left[2] < 10 and right[0] == right[1] == right[2] > 220
+
+
 def test_raw_names_and_media_kind(tmp_path):
     assert decode.is_raw_name("a/B.CR3") and decode.is_raw_name(Path("x.nef"))
     assert not decode.is_raw_name("x.jpg") and not decode.is_raw_name("x.tif")
@@ -247,3 +273,10 @@ def test_like_this_with_a_raw_file_and_its_thumbnail(raw_library):
     assert hits[0].path == str(raw) and hits[0].score == pytest.approx(1.0, abs=2e-3)
     assert kind(hits[1].path) == "blue-square"
     assert library.thumbnails.exists(hits[0].hash)
+    # a RAW from outside the library (dropped on the window): decoded, then searched with
+    outside = dngfiles.write_dng(photos.parent / "elsewhere" / "DSC_0042.dng",
+                                 shape("green", "circle", (400, 300), seed=42))
+    calls = encoder.image_calls
+    hits = searcher.search(searcher.image_vector(outside), 2)
+    assert encoder.image_calls == calls + 1
+    assert [kind(h.path) for h in hits] == ["green-circle"] * 2
