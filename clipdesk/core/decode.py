@@ -118,6 +118,12 @@ def looks_raw(data: bytes) -> bool:
     return False
 
 
+def _is_raw(name: str | os.PathLike | None, data: bytes) -> bool:
+    """A RAW suffix decodes as RAW (and fails as "not a RAW file" when it is not one); other
+    names, or none, by the bytes."""
+    return RAW_AVAILABLE and ((name is not None and is_raw_name(name)) or looks_raw(data))
+
+
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -395,14 +401,13 @@ def _demosaic(raw: rawpy.RawPy, full: tuple[int, int], box: tuple[int, int] | No
 def decode(data: bytes, min_side: int | None, digest: str | None = None,
            name: str | os.PathLike | None = None) -> Photo:
     """Header facts, plus an RGB image whose short side is at least ``min_side`` (when given).
-    ``digest`` is ``content_hash(data)`` when the caller has it already; ``name``, the file's
-    path or name, says whether it is a RAW (``is_raw_name``); without it, the bytes do
-    (``looks_raw``)."""
+    ``digest`` is ``content_hash(data)`` when the caller has it already. A RAW is told by
+    ``name``, the file's path or name (``is_raw_name``), else by its bytes (``looks_raw``)."""
     digest = digest or content_hash(data)
     if not data:
         raise DecodeError("empty file (0 bytes)")
     with _reading():
-        if is_raw_name(name) if name is not None else (RAW_AVAILABLE and looks_raw(data)):
+        if _is_raw(name, data):
             box = None if min_side is None else (min_side, min_side)
             size, taken_at, image = _read_raw(data, box, True,
                                               None if min_side is None else to_rgb)
@@ -438,7 +443,7 @@ def display_image(path: str | os.PathLike, fit: tuple[int, int] | None = None) -
     if not data:
         raise DecodeError("empty file (0 bytes)")
     with _reading():
-        if is_raw_name(path):
+        if _is_raw(path, data):
             im = _read_raw(data, fit, False, _display_mode)[2]
         else:
             im = _pixels(_open(data), fit, cover=False, convert=_display_mode)

@@ -176,8 +176,9 @@ def test_bytes_without_a_name_are_told_raw_by_their_signature():
         plain.append(out.getvalue())
     for data in (*plain, dngfiles.jpeg(picture), b"", b"II*\x00\xff\xff\xff\xff", b"MM\x00*"):
         assert not decode.looks_raw(data), data[:16]
-    photo = decode.decode(dngfiles.dng_bytes(picture), 120)  # no name: told by its bytes
-    assert nearer(photo.image, picture, shape("blue", "square")) == "a"
+    for name in (None, "renamed.tif"):  # no name, or another format's: told by its bytes
+        photo = decode.decode(dngfiles.dng_bytes(picture), 120, name=name)
+        assert nearer(photo.image, picture, shape("blue", "square")) == "a"
     grey_image = decode.decode(plain[2], 60).image  # Pillow's, not LibRaw's sensor reading
     assert grey_image.size == (100, 60)
     left, right = grey_image.getpixel((0, 30)), grey_image.getpixel((99, 30))
