@@ -334,6 +334,8 @@ class DuplicatesView(QDialog):
         self.tabs.currentChanged.connect(lambda _i: self._request_visible())
         for page in self.pages.values():
             page.verticalScrollBar().valueChanged.connect(lambda _v: self._request_visible())
+            page.verticalScrollBar().rangeChanged.connect(  # the boxes were laid out
+                lambda _lo, _hi: self._request_visible())
             page.moreShown.connect(lambda: QTimer.singleShot(0, self._request_visible))
         layout.addWidget(self.tabs, 1)
 
@@ -441,9 +443,9 @@ class DuplicatesView(QDialog):
         bottom = top + page.viewport().height()
         keys: list[str] = []
         for box in page.boxes:
-            where = box.geometry()  # in the page's body: before layout, all at the top
-            if where.bottom() < top or where.top() > bottom:
-                continue
+            where = box.geometry()  # in the page's body
+            if not box.isVisible() or where.bottom() < top or where.top() > bottom:
+                continue  # not laid out yet (asked again when it is) or off screen
             for member in box.group.members:
                 thumb = (str(library.thumbnail_path(member.hash))
                          if library is not None and member.hash else None)
