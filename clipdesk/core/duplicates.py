@@ -54,7 +54,7 @@ SHOTS_THRESHOLD = 0.85
 MODEL_THRESHOLDS: dict[str, tuple[float, float]] = {}
 SHOT_GAP_S = 10.0  # the longest pause between two shots of one burst
 NEIGHBOURS = 16  # k of the k-nearest-neighbour graph
-SEARCH_EXPANSION = 48  # usearch's expansion for that graph (the app searches with 512)
+SEARCH_EXPANSION = 64  # usearch's expansion for that graph (the app searches with 512)
 EXACT_MAX = 4096  # up to this many contents, the graph is exact (numpy), not usearch's
 SAME_DATE_MAX = 64  # contents sharing one EXIF date compared exactly (more: a broken clock)
 CHUNK = 2048  # queries per usearch call: the app's searches get the index in between
@@ -284,13 +284,25 @@ class DuplicateFinder:
 
     def _link_near(self, hashes: list[str], among_all: bool) -> None:
         """Join ``hashes`` to the contents they are near copies of: every pair when the
-        library is small, else each one's nearest neighbours in the index."""
+        library is small; else, exactly, those sharing an EXIF date, and through each one's
+        nearest neighbours in the index.
+
+        In the full pass only the photos without a date (or with a date shared by more than
+        SAME_DATE_MAX, a camera whose clock was never set) ask the index: two dated photos
+        are near copies only if their dates agree, which the exact pass covers, so a pair
+        the graph must find has a dateless side, and that side asks. This saves the k-NN
+        search for most photos, its whole cost (at 300,000 photos, 155 of 164 s with every
+        photo asking). New arrivals (``add``) all ask."""
         if not hashes:
             return
         if among_all and len(hashes) <= EXACT_MAX:
             self._join_near(self._all_pairs(hashes))
-        else:
-            self._join_near(self._neighbours(hashes) + self._same_date_pairs(hashes))
+            return
+        asking = hashes
+        if among_all:
+            asking = [h for h in hashes if (t := self._contents[h].taken_at) is None
+                      or len(self._dated[t]) > SAME_DATE_MAX]
+        self._join_near(self._neighbours(asking) + self._same_date_pairs(hashes))
 
     def _same_date_pairs(self, hashes: list[str]) -> list[tuple[float, str, str]]:
         """Pairs at or above the threshold among contents with the same EXIF date, compared
