@@ -74,9 +74,11 @@ def test_a_refresh_keeps_scroll_selection_and_the_open_preview(qtbot, open_windo
     engine = window.engine
     qtbot.waitUntil(lambda: engine.watch_states().get(str(photos)) == "live", timeout=30_000)
     type_query(qtbot, window, "a photo of a red circle")
+    window.set_auto_cutoff(False)  # all 40 results, not only the best few: the grid scrolls
     view, model = window.view, window.model
+    assert model.rowCount() == 40
     bar = view.verticalScrollBar()
-    assert bar.maximum() > 0
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5_000)  # laid out again: it scrolls
     bar.setValue(bar.maximum() // 2)
     scroll = bar.value()
     row = model.rowCount() // 2
