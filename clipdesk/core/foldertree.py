@@ -23,11 +23,13 @@ class FolderNode:
     children: list[FolderNode] = field(default_factory=list)
     is_root: bool = False
     online: bool = True  # roots only: False when the folder is missing or unmounted
+    label: str = ""  # roots only: what the tree shows when the folder's name alone is ambiguous
 
     @property
     def name(self) -> str:
-        """What the tree shows: a root's full path, a subfolder's own name."""
-        return str(self.path) if self.is_root else self.path.name
+        """What the tree shows: the folder's own name ("Photos", not a long path that the
+        sidebar would cut); roots that share a name also show where they are."""
+        return self.label or self.path.name or str(self.path)
 
     def walk(self) -> Iterable[FolderNode]:
         """This node and every node below it, parents before children."""
@@ -60,6 +62,8 @@ def build_tree(roots: Iterable[Path | tuple[Path, bool]],
         node.direct += count
     for top in tops:
         _roll_up(top)
+        if sum(t.path.name == top.path.name for t in tops) > 1:
+            top.label = f"{top.path.name or top.path} ({top.path.parent})"
     return tops
 
 

@@ -48,11 +48,11 @@ def test_tree_fills_in_folders_between_and_rolls_counts_up(catalog, tmp_path):
     record(catalog, b, ["b1.jpg"])
     tree = build_tree([p for _, p in catalog.roots()], catalog.folder_counts())
     assert [shape(t) for t in tree] == [
-        (str(a), 5, 1, [
+        ("a", 5, 1, [
             ("Other", 1, 1, []),
             ("x", 3, 0, [("y", 2, 2, []), ("z", 1, 1, [])]),  # x holds photos only below
         ]),
-        (str(b), 1, 1, []),
+        ("b", 1, 1, []),
     ]
     assert tree[0].find(a / "x" / "y").count == 2
     assert tree[0].find(b) is None
@@ -63,7 +63,7 @@ def test_a_root_without_photos_and_an_offline_root_are_still_listed(tmp_path):
                       [(str(tmp_path / "gone" / "sub"), 3), (str(tmp_path / "elsewhere"), 7),
                        (str(tmp_path / "gone"), 0)])
     assert [(t.name, t.count, t.online, t.is_root) for t in tree] == [
-        (str(tmp_path / "empty"), 0, True, True), (str(tmp_path / "gone"), 3, False, True)]
+        ("empty", 0, True, True), ("gone", 3, False, True)]
     assert [c.name for c in tree[1].children] == ["sub"]  # a folder outside every root: left out
     assert [n.path for n in tree[1].walk()] == [tmp_path / "gone", tmp_path / "gone" / "sub"]
 
@@ -74,3 +74,9 @@ def test_a_folder_whose_name_starts_like_its_sibling_is_its_own_node(catalog, tm
     tree = build_tree([root], catalog.folder_counts())
     assert [shape(c) for c in tree[0].children] == [("2024", 1, 1, []),
                                                      ("2024-old", 2, 2, [])]
+
+
+def test_roots_show_their_name_and_where_they_are_when_names_clash(tmp_path):
+    a, b, c = tmp_path / "one" / "Photos", tmp_path / "two" / "Photos", tmp_path / "Scans"
+    tree = build_tree([a, b, c], [(str(a), 1), (str(b), 2), (str(c), 3)])
+    assert [t.name for t in tree] == [f"Photos ({a.parent})", f"Photos ({b.parent})", "Scans"]
