@@ -31,6 +31,7 @@ import bisect
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,6 +213,7 @@ class DuplicateFinder:
 
     def build(self) -> DuplicateFinder:
         """The full pass over the library (or the folder)."""
+        started = time.perf_counter()
         # exact copies, also when only near copies or shots are asked: a picture's keeper is
         # the best of all the files holding it
         for row in self.catalog.shared_hash_files(self.folder):
@@ -225,6 +227,8 @@ class DuplicateFinder:
                 self._timeline = sorted((c.taken_at, h) for h, c in self._contents.items()
                                         if c.taken_at is not None)
                 self._link_shots(self._timeline_pairs(range(len(self._timeline))))
+        log.info("duplicates pass (%s) over %d contents in %.1f s", ", ".join(self.kinds),
+                 len(self._contents), time.perf_counter() - started)
         return self
 
     def _learn(self, facts: list[tuple[int, str, float | None]]) -> list[str]:
