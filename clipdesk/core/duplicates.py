@@ -402,7 +402,7 @@ class DuplicateFinder:
                 placed = {h for h in new if self._contents[h].taken_at is not None}
                 positions = [p for p, (_, h) in enumerate(self._timeline) if h in placed]
                 self._link_shots(self._timeline_pairs(positions))
-        return [g for g in self.groups()
+        return [g for g in self.groups(touching=new_hashes)
                 if any(m.file_id in touched or m.hash in new_hashes for m in g.members)]
 
     def remove(self, file_ids: Iterable[int]) -> None:
@@ -449,14 +449,23 @@ class DuplicateFinder:
 
     # ------------------------------------------------------------------ the groups
 
-    def groups(self) -> list[Group]:
-        """Every group, the files on disk checked again, by wasted space (most first)."""
+    def groups(self, touching: Iterable[str] | None = None) -> list[Group]:
+        """Every group, the files on disk checked again, by wasted space (most first); or
+        only the groups holding one of the contents ``touching`` (and the shots holding a
+        picture they are part of), so that ``add`` need not check every group's files."""
         self.stale = []
         exact_sets = {h: ids for h, ids in self._exact.items() if len(ids) > 1}
-        near_sets = [xs for xs in self._near.components().values() if len(xs) > 1] \
-            if "near" in self.kinds else []
+        near_sets = [xs for xs in self._near.components().values() if len(xs) > 1]
         shot_sets = [xs for xs in self._shots.components().values() if len(xs) > 1] \
             if "shots" in self.kinds else []
+        if touching is not None:
+            some = set(touching)
+            exact_sets = {h: ids for h, ids in exact_sets.items() if h in some}
+            near_sets = [xs for xs in near_sets if some.intersection(xs)]
+            pictures = some.union(*near_sets)
+            shot_sets = [xs for xs in shot_sets if pictures.intersection(xs)]
+        if "near" not in self.kinds:
+            near_sets = []
         wanted = {i for ids in exact_sets.values() for i in ids}
         for xs in (*near_sets, *shot_sets):
             for h in xs:

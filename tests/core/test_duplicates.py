@@ -249,7 +249,8 @@ def test_incremental_add_matches_a_full_pass(own_library, encoder):
     ids = [r.id for r in library.catalog.files_under(1, str(new)).values()]
     assert len(ids) == 3
     touched = finder.add(ids)
-    assert sorted(g.kind for g in touched) == ["exact", "near", "shots"]
+    assert sorted(g.kind for g in touched) == ["exact", "near", "shots"]  # not the blue group
+    assert all(str(new) in {str(Path(m.path).parent) for m in g.members} for g in touched)
     full = find_groups(library, model, threshold=T, shots_threshold=T)
     assert finder.groups() == full
     assert sorted((g.kind, len(g.members)) for g in full) == [
