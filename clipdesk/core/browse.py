@@ -15,11 +15,12 @@ milliseconds, and nothing per photo is a Python object.
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 
+from clipdesk.core import pairs
 from clipdesk.core.catalog import Catalog
 from clipdesk.core.query import Filters
 from clipdesk.core.scan import media_kind
@@ -73,6 +74,7 @@ class Listing:
     dates: np.ndarray  # float64 Unix times, descending
     months: Sections
     days: Sections
+    raws: dict[int, str] = field(default_factory=dict)  # row -> its RAW, pairs folded (core.pairs)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -121,18 +123,31 @@ def sections(dates: np.ndarray, unit: str = "month") -> Sections:
     return _cut(dates, bounds, "day")
 
 
-def listing(catalog: Catalog, filters: Filters | None = None) -> Listing:
+def listing(catalog: Catalog, filters: Filters | None = None, pair_raws: bool = False) -> Listing:
     """Every photo to browse that passes ``filters`` (folder and subfolders, the date range,
-    the media kind; a minimum score means nothing without a query), newest first."""
+    the media kind; a minimum score means nothing without a query), newest first.
+    ``pair_raws``: a RAW and the JPEG of its shot are one row, the JPEG's (``core.pairs``),
+    also when only photos are asked for (the JPEG keeps its RAW); asking for RAW photos
+    lists the RAWs themselves."""
     filters = filters or Filters()
     folder = filters.folder.resolve() if filters.folder is not None else None
     rows = catalog.browse_rows(folder, filters.after, filters.before)
+    raws: dict[int, str] = {}
+    if pair_raws and filters.media != "raw":
+        folding = pairs.fold([r[1] for r in rows])
+        if len(folding) != len(rows):
+            rows = [rows[i] for i in folding.rows.tolist()]
+            raws = folding.raws
     if filters.media is not None:
-        rows = [r for r in rows if media_kind(r[1]) == filters.media]
+        kept = [i for i, r in enumerate(rows) if media_kind(r[1]) == filters.media]
+        at = {old: new for new, old in enumerate(kept)}
+        raws = {at[i]: raw for i, raw in raws.items() if i in at}
+        rows = [rows[i] for i in kept]
     n = len(rows)
     ids = np.fromiter((r[0] for r in rows), np.int64, n)
     dates = np.fromiter((r[3] for r in rows), np.float64, n)
     paths = [r[1] for r in rows]
     hashes = [r[2] for r in rows]
     del rows
-    return Listing(ids, paths, hashes, dates, sections(dates, "month"), sections(dates, "day"))
+    return Listing(ids, paths, hashes, dates, sections(dates, "month"), sections(dates, "day"),
+                   raws)

@@ -1,0 +1,136 @@
+"""RAW+JPEG pairs: a camera set to "RAW+JPEG" writes two files of one shot, and the app shows
+them as one photo, the JPEG in front (it is the picture as the camera developed it, and fast
+to show), with a RAW badge.
+
+Two files are one shot when they sit in the same folder and share a base name, case ignored
+(``IMG_0001.CR2`` and ``img_0001.jpg``), one with a RAW suffix (``decode.RAW_SUFFIXES``) and
+one with a developed picture's (JPEG, or HEIF, which some cameras write instead). Pure
+functions over paths and rows, no Qt and no catalog: the app folds its browse listing and its
+search hits with them, and the command line could too (it lists both files: a script reading
+``score<TAB>path`` wants every file that matched).
+
+Folding works on the rows at hand: a RAW whose JPEG is not among them (the JPEG could not be
+read, or it fell just past the number of results asked for) stays on its own, as a RAW.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from clipdesk.core.decode import RAW_SUFFIXES
+
+if TYPE_CHECKING:
+    from clipdesk.core.search import Hit
+
+# What a camera writes beside its RAW: the developed picture, shown in front of the RAW
+DEVELOPED_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".heic", ".heif", ".hif"})
+
+
+def _split(path: str) -> tuple[str, str, str]:
+    """(folder, base name, suffix), the last two lower-cased; a name with no suffix has ""."""
+    folder, name = os.path.split(path)
+    stem, suffix = os.path.splitext(name)
+    return os.path.normcase(folder), stem.casefold(), suffix.lower()
+
+
+def is_raw(path: str) -> bool:
+    """A RAW file by its suffix (what pairing goes by, whether or not rawpy is installed)."""
+    return os.path.splitext(path)[1].lower() in RAW_SUFFIXES
+
+
+def shot_key(path: str) -> tuple[str, str, bool] | None:
+    """(folder, base name, is RAW) of a file that can be half of a pair, else None."""
+    folder, stem, suffix = _split(path)
+    if suffix in RAW_SUFFIXES:
+        return folder, stem, True
+    if suffix in DEVELOPED_SUFFIXES:
+        return folder, stem, False
+    return None
+
+
+@dataclass
+class Folding:
+    """How rows fold into shots. ``rows[k]`` is the input row shown at output position ``k``
+    (a pair's JPEG, or a row on its own); ``places[k]`` the input row whose place it takes
+    (the pair's first row in input order when folded ``at_first``, else ``rows[k]``);
+    ``raws[k]`` the RAW path paired with the photo at ``k``, for folded pairs only."""
+
+    rows: np.ndarray  # int64
+    places: np.ndarray  # int64
+    raws: dict[int, str]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def fold(paths: Sequence[str], at_first: bool = False,
+         dropped: Iterable[str] = ()) -> Folding:
+    """Fold each RAW into the JPEG of its shot among ``paths`` (the first such JPEG; a shot
+    with several RAWs keeps the first as its RAW, and the others leave too). ``at_first``:
+    the pair takes the place of whichever of its files comes first (search hits, best first);
+    else the JPEG's own (a browse listing, whose order is the JPEG's date). A RAW whose shot's
+    JPEG is among ``dropped`` paths (left out of a search on purpose) leaves too."""
+    fronts: dict[tuple[str, str], int] = {}
+    first_seen: dict[tuple[str, str], int] = {}
+    raws_of: dict[tuple[str, str], str] = {}
+    keys: list[tuple[str, str] | None] = []
+    for i, path in enumerate(paths):
+        key = shot_key(path)
+        if key is None:
+            keys.append(None)
+            continue
+        shot = key[:2]
+        keys.append(shot)
+        first_seen.setdefault(shot, i)
+        if key[2]:
+            raws_of.setdefault(shot, path)
+        else:
+            fronts.setdefault(shot, i)
+    gone = set()
+    for path in dropped:
+        key = shot_key(path)
+        if key is not None and not key[2]:
+            gone.add(key[:2])
+    if not raws_of or not (fronts or gone):  # nothing pairs: every row stays, in place
+        every = np.arange(len(paths), dtype=np.int64)
+        return Folding(every, every.copy(), {})
+    rows, places, raws = [], [], {}
+    for i, shot in enumerate(keys):
+        if shot is None or (shot not in fronts and shot not in gone):
+            rows.append(i)
+            places.append(i)
+            continue
+        if shot in gone and shot not in fronts:
+            continue  # the RAW of a JPEG left out on purpose
+        front = fronts[shot]
+        if shot not in raws_of:
+            rows.append(i)
+            places.append(i)
+            continue
+        if i == (first_seen[shot] if at_first else front):
+            raws[len(rows)] = raws_of[shot]
+            rows.append(front)
+            places.append(i)
+        # any other file of a paired shot: folded away
+    return Folding(np.asarray(rows, np.int64), np.asarray(places, np.int64), raws)
+
+
+def fold_hits(hits: list[Hit], dropped: Iterable[str] = ()) -> tuple[list[Hit], dict[int, str]]:
+    """Search hits (best first) with each RAW folded into its JPEG: the pair shows once, as
+    the JPEG, at the better of the two places and with the better score. Returns the hits
+    and {position: RAW path} of the pairs."""
+    folding = fold([h.path for h in hits], at_first=True, dropped=dropped)
+    out = []
+    for row, place in zip(folding.rows.tolist(), folding.places.tolist(), strict=True):
+        hit = hits[row]
+        if place != row:
+            hit = dataclasses.replace(hit, score=hits[place].score)
+        out.append(hit)
+    return out, folding.raws
+
