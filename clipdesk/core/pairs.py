@@ -32,25 +32,28 @@ if TYPE_CHECKING:
 DEVELOPED_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".heic", ".heif", ".hif"})
 
 
-def _split(path: str) -> tuple[str, str, str]:
-    """(folder, base name, suffix), the last two lower-cased; a name with no suffix has ""."""
-    folder, name = os.path.split(path)
-    stem, suffix = os.path.splitext(name)
-    return os.path.normcase(folder), stem.casefold(), suffix.lower()
+def _split(path: str) -> tuple[str, str]:
+    """(folder and base name, suffix), both lower-cased; "" for a name with no suffix. Plain
+    string slicing: browsing folds 100,000 paths at each listing."""
+    dot = path.rfind(".")
+    if dot <= max(path.rfind("/"), path.rfind(os.sep)):
+        return path.casefold(), ""
+    return path[:dot].casefold(), path[dot:].lower()
 
 
 def is_raw(path: str) -> bool:
     """A RAW file by its suffix (what pairing goes by, whether or not rawpy is installed)."""
-    return os.path.splitext(path)[1].lower() in RAW_SUFFIXES
+    return _split(path)[1] in RAW_SUFFIXES
 
 
-def shot_key(path: str) -> tuple[str, str, bool] | None:
-    """(folder, base name, is RAW) of a file that can be half of a pair, else None."""
-    folder, stem, suffix = _split(path)
+def shot_key(path: str) -> tuple[str, bool] | None:
+    """(folder and base name, case ignored; is RAW) of a file that can be half of a pair,
+    else None."""
+    shot, suffix = _split(path)
     if suffix in RAW_SUFFIXES:
-        return folder, stem, True
+        return shot, True
     if suffix in DEVELOPED_SUFFIXES:
-        return folder, stem, False
+        return shot, False
     return None
 
 
@@ -76,48 +79,46 @@ def fold(paths: Sequence[str], at_first: bool = False,
     the pair takes the place of whichever of its files comes first (search hits, best first);
     else the JPEG's own (a browse listing, whose order is the JPEG's date). A RAW whose shot's
     JPEG is among ``dropped`` paths (left out of a search on purpose) leaves too."""
-    fronts: dict[tuple[str, str], int] = {}
-    first_seen: dict[tuple[str, str], int] = {}
-    raws_of: dict[tuple[str, str], str] = {}
-    keys: list[tuple[str, str] | None] = []
-    for i, path in enumerate(paths):
-        key = shot_key(path)
-        if key is None:
-            keys.append(None)
-            continue
-        shot = key[:2]
-        keys.append(shot)
-        first_seen.setdefault(shot, i)
-        if key[2]:
-            raws_of.setdefault(shot, path)
-        else:
-            fronts.setdefault(shot, i)
-    gone = set()
-    for path in dropped:
-        key = shot_key(path)
-        if key is not None and not key[2]:
-            gone.add(key[:2])
-    if not raws_of or not (fronts or gone):  # nothing pairs: every row stays, in place
+    suffixes = [p[p.rfind("."):].lower() for p in paths]  # list comprehensions: 100,000
+    raw_rows = [i for i, x in enumerate(suffixes) if x in RAW_SUFFIXES]  # paths in 35 ms
+    gone = {key[0] for key in map(shot_key, dropped) if key is not None and not key[1]}
+    # a suffix in those sets holds no separator: the last dot is the file name's
+    shots = {i: paths[i][:paths[i].rfind(".")].casefold() for i in raw_rows}
+    raws_of: dict[str, str] = {}
+    for i, shot in shots.items():
+        raws_of.setdefault(shot, paths[i])
+    fronts: dict[str, int] = {}
+    if raws_of:
+        for i, x in enumerate(suffixes):
+            if x in DEVELOPED_SUFFIXES:
+                shot = paths[i][:paths[i].rfind(".")].casefold()
+                if shot in raws_of:
+                    fronts.setdefault(shot, i)
+    if not fronts and not (gone & raws_of.keys()):  # nothing pairs: every row stays in place
         every = np.arange(len(paths), dtype=np.int64)
         return Folding(every, every.copy(), {})
+    shots.update((i, shot) for shot, i in fronts.items())  # the rows that pair, by shot
+    if not at_first:  # each JPEG keeps its place: leave the RAWs out, by arrays
+        keep = np.ones(len(paths), bool)
+        keep[[i for i in raw_rows if shots[i] in fronts or shots[i] in gone]] = False
+        rows = np.flatnonzero(keep).astype(np.int64)
+        position = np.cumsum(keep) - 1
+        return Folding(rows, rows.copy(),
+                       {int(position[i]): raws_of[shot] for shot, i in fronts.items()})
+    first_seen: dict[str, int] = {}
+    for i in sorted(shots):
+        first_seen.setdefault(shots[i], i)
     rows, places, raws = [], [], {}
-    for i, shot in enumerate(keys):
+    for i in range(len(paths)):
+        shot = shots.get(i)
         if shot is None or (shot not in fronts and shot not in gone):
-            rows.append(i)
+            rows.append(i)  # not half of a pair
             places.append(i)
-            continue
-        if shot in gone and shot not in fronts:
-            continue  # the RAW of a JPEG left out on purpose
-        front = fronts[shot]
-        if shot not in raws_of:
-            rows.append(i)
-            places.append(i)
-            continue
-        if i == (first_seen[shot] if at_first else front):
+        elif shot in fronts and i == first_seen[shot]:
             raws[len(rows)] = raws_of[shot]
-            rows.append(front)
+            rows.append(fronts[shot])
             places.append(i)
-        # any other file of a paired shot: folded away
+        # else: the other file of a folded pair, or the RAW of a JPEG left out on purpose
     return Folding(np.asarray(rows, np.int64), np.asarray(places, np.int64), raws)
 
 

@@ -14,8 +14,9 @@ from clipdesk.core.search import Hit
 
 
 def test_one_shot_is_same_folder_same_name_case_ignored_one_raw_one_jpeg():
-    assert pairs.shot_key("/p/IMG_0001.CR2") == pairs.shot_key("/p/img_0001.jpg")[:2] + (True,)
-    assert pairs.shot_key("/p/IMG_0001.JPG")[2] is False
+    assert pairs.shot_key("/p/IMG_0001.CR2") == (pairs.shot_key("/p/img_0001.jpg")[0], True)
+    assert pairs.shot_key("/p/IMG_0001.JPG")[1] is False
+    assert pairs.shot_key("/p.d/IMG") is None and pairs.is_raw("/p/x.NEF")
     assert pairs.shot_key("/p/IMG_0001.png") is None  # a PNG is no camera's developed picture
     assert pairs.shot_key("/p/notes.txt") is None
     got = pairs.fold(["/p/IMG_0001.CR2", "/p/img_0001.jpg", "/q/IMG_0001.JPG", "/p/IMG_0002.NEF",
