@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QImageIOHandler
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -54,7 +55,12 @@ if TYPE_CHECKING:
 
 KIND_TITLES = {"exact": "Exact copies", "near": "Near duplicates", "shots": "Burst shots"}
 GROUPS_SHOWN = 50  # groups added at a time (most space freed first): widgets, not a model
-THUMB = QSize(150, 150)
+THUMB = QSize(160, 160)  # the grid's tile: the stored 320-px thumbnails need no extra pass
+
+# PySide6 makes a Qt enum's Python class on first use, and two threads doing that at once
+# crashed (a segfault in the loader's threads, in ``thumbnails._swaps_sides``): make the one
+# the loader needs here, on the GUI thread, before any loader thread can.
+_ = QImageIOHandler.Transformation.TransformationRotate90
 THRESHOLD_DEBOUNCE_MS = 400
 FAILURES_SHOWN = 20  # photos not moved, named one by one under the groups
 
@@ -239,6 +245,9 @@ class KindPage(QScrollArea):
         if start:
             self.changed.emit()
             self.moreShown.emit()
+
+    def layout_spacing(self) -> int:
+        return self._layout.spacing()
 
     def to_move(self) -> list[Member]:
         """The photos Move to Trash takes from this page: those of the groups shown."""
@@ -442,10 +451,14 @@ class DuplicatesView(QDialog):
         top = page.verticalScrollBar().value()
         bottom = top + page.viewport().height()
         keys: list[str] = []
+        spacing = max(0, page.layout_spacing())
+        y = page.note.sizeHint().height() + spacing
         for box in page.boxes:
-            where = box.geometry()  # in the page's body
-            if not box.isVisible() or where.bottom() < top or where.top() > bottom:
-                continue  # not laid out yet (asked again when it is) or off screen
+            # where the box is, from the size hints: right before Qt has laid the boxes out too
+            height = box.sizeHint().height()
+            y, box_top = y + height + spacing, y
+            if box_top + height < top or box_top > bottom:
+                continue
             for member in box.group.members:
                 thumb = (str(library.thumbnail_path(member.hash))
                          if library is not None and member.hash else None)
