@@ -4,7 +4,7 @@
 
 Writes, in docs/:
 
-    timeline.png          the library with nothing typed (also screenshot.png, the README's)
+    timeline.png          the library with nothing typed (the README's first picture)
     folder.png            a folder chosen in the sidebar
     filtered-search.png   a search with a date filter chip
     album.png             a smart album
@@ -94,8 +94,10 @@ def make_photos(root: Path) -> Path:
 
 
 def clipdesk(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "clipdesk", *args], cwd=ROOT, check=True,
-                   capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "clipdesk", *args], cwd=ROOT,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"clipdesk {args[0]} failed:\n{done.stderr}")
 
 
 def prepare(base: Path) -> tuple[Path, Path]:
@@ -140,6 +142,16 @@ def shoot(app, widget, name: str) -> Path:
     return out
 
 
+def click(app, tree, item) -> None:
+    """Click a sidebar entry as the user would."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    tree.scrollToItem(item)
+    QTest.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=tree.visualItemRect(item).center())
+    app.processEvents()
+
+
 def drive(photos: Path, library: Path, dark: bool) -> None:
     os.environ["QT_QPA_PLATFORM"] = "xcb"
     from PySide6.QtWidgets import QApplication
@@ -165,9 +177,6 @@ def drive(photos: Path, library: Path, dark: bool) -> None:
     wait_until(app, lambda: window.model.rowCount() > 0, 60, "the timeline")
     wait_until(app, lambda: window.sidebar.folder_item(photos / "Home") is not None, 30,
                "the folder tree")
-    home = window.sidebar.folder_item(photos / "Home")
-    for item in (home.parent(),) if home.parent() else ():
-        item.setExpanded(True)
     for key in list(FOLDERS):
         item = window.sidebar.folder_item(photos / key)
         while item is not None:
@@ -177,13 +186,13 @@ def drive(photos: Path, library: Path, dark: bool) -> None:
         shoot(app, window, "dark.png")
         window.close()
         return
-    shutil.copy(shoot(app, window, "timeline.png"), DOCS / "screenshot.png")
+    shoot(app, window, "timeline.png")
 
-    window.sidebar_control.choose_folder(photos / "2025 Summer")
+    click(app, window.sidebar.tree, window.sidebar.folder_item(photos / "2025 Summer"))
     wait_until(app, lambda: 0 < window.model.rowCount() < 60, 30, "the folder's photos")
     shoot(app, window, "folder.png")
 
-    window.sidebar_control.choose_folder(None)
+    click(app, window.sidebar.tree, window.sidebar.all_item)
     window.search_bar.filter_bar.set_date_preset("last-year", now=datetime(2026, 12, 1))
     window.search_bar.set_text(QUERY)
     window.search_bar._emit()
@@ -192,7 +201,7 @@ def drive(photos: Path, library: Path, dark: bool) -> None:
     shoot(app, window, "filtered-search.png")
 
     window.search_bar.filter_bar.clear()
-    window.sidebar_control.choose_album(ALBUM)
+    click(app, window.sidebar.tree, window.sidebar.album_item(ALBUM))
     wait_until(app, lambda: getattr(window, "last_answer", None) is not None
                and window.last_answer.query.text == "a cat", 60, "the album")
     shoot(app, window, "album.png")
