@@ -225,17 +225,63 @@ def open_figures(path: Path, view: bool, repeats: int = 3) -> dict:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
-def latency(index: Index, queries: np.ndarray, truth: np.ndarray, exact: bool = False):
+def rerank(photos: np.ndarray, query: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` best of ``keys`` by exact cosine against the stored f16 vectors (what
+    an index of quantized vectors re-ranks its candidates with)."""
+    rows = np.sort(keys.astype(np.int64) - 1)
+    scores = photos[rows].astype(np.float32) @ query
+    return rows[np.argsort(-scores)[:count]] + 1
+
+
+def latency(index: Index, queries: np.ndarray, truth: np.ndarray, exact: bool = False,
+            candidates: int = 0, photos: np.ndarray | None = None):
+    """p50, p95, CPU-ms and recall@10 of top-100 searches; with ``candidates``, that many
+    come from the index and are re-ranked exactly from ``photos``."""
     times, cpus, recalls = [], [], []
     for qv, want in zip(queries, truth, strict=True):
         c = time.thread_time()
         t = time.perf_counter()
-        found = index.search(qv, TOP, threads=1, exact=exact)
+        found = index.search(qv, max(TOP, candidates), threads=1, exact=exact)
+        keys = rerank(photos, qv, found.keys, TOP) if candidates else found.keys
         times.append((time.perf_counter() - t) * 1000)
         cpus.append((time.thread_time() - c) * 1000)
-        recalls.append(len(set(found.keys[:10].tolist()) & set(want[:10].tolist())) / 10)
+        recalls.append(len(set(keys[:10].tolist()) & set(want[:10].tolist())) / 10)
     return (statistics.median(times), float(np.percentile(times, 95)),
             statistics.median(cpus), float(np.mean(recalls)))
+
+
+def exact_sizes(photos: np.ndarray, queries: np.ndarray, sizes: list[int], budget_ms: float
+                ) -> int:
+    """Exact search (``Index.search(exact=True)``, as ``VectorIndex`` does below
+    ``EXACT_BELOW``) of the first N photos, for each N: p50/p95 of the app's top 2,000 and the
+    CLI's top 100, default threads and one. Returns the largest N whose p95 (top 2,000, one
+    thread) stays under ``budget_ms``. The index is filled with a minimal graph
+    (connectivity 2): exact search reads only the stored f16 vectors."""
+    print(f"\nExact search by library size (f16, {len(queries)} queries; budget {budget_ms:.0f} ms"
+          " p95)")
+    print(f"  {'photos':>9} {'top':>5} {'threads':>7} {'p50 ms':>7} {'p95 ms':>7}")
+    best = 0
+    for n in sizes:
+        index = Index(ndim=DIM, metric="cos", dtype="f16", connectivity=2, expansion_add=2)
+        for start in range(0, n, 100_000):
+            stop = min(n, start + 100_000)
+            index.add(np.arange(start + 1, stop + 1, dtype=np.uint64),
+                      np.asarray(photos[start:stop], dtype=np.float32))
+        index.search(queries[:5], 100, exact=True, threads=1)  # warm
+        for count in (2000, 100):
+            for threads in (1, 0):
+                times = []
+                for qv in queries:
+                    t = time.perf_counter()
+                    index.search(qv, count, exact=True, threads=threads)
+                    times.append((time.perf_counter() - t) * 1000)
+                p50, p95 = statistics.median(times), float(np.percentile(times, 95))
+                if count == 2000 and threads == 1 and p95 < budget_ms:
+                    best = max(best, n)
+                print(f"  {n:>9,} {count:>5} {threads or 'all':>7} {p50:7.2f} {p95:7.2f}",
+                      flush=True)
+        del index
+    return best
 
 
 # ----------------------------------------------------------------------------- main
@@ -252,6 +298,11 @@ def main() -> None:
     ap.add_argument("--exact-queries", type=int, default=20,
                     help="queries for the brute-force baseline (slow at 1M)")
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache")
+    ap.add_argument("--rerank", default="0",
+                    help="candidates to re-rank exactly from the stored vectors (0: none)")
+    ap.add_argument("--exact-sizes", default="",
+                    help="library sizes at which to time exact search, e.g. 100000,200000")
+    ap.add_argument("--exact-budget-ms", type=float, default=20.0)
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--_open", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -266,7 +317,16 @@ def main() -> None:
           f" load={os.getloadavg()[0]:.1f}")
     photos, queries, truth = dataset(args.n, args.queries, cache)
     describe(photos, queries, truth)
+    if args.exact_sizes:
+        from clipdesk.core.vectors import EXACT_BELOW
+
+        sizes = [int(x) for x in args.exact_sizes.split(",") if int(x) <= len(photos)]
+        best = exact_sizes(photos, queries[:100], sizes, args.exact_budget_ms)
+        print(f"  largest size measured under {args.exact_budget_ms:.0f} ms p95 (top 2,000, one"
+              f" thread): {best:,}; ClipDesk's EXACT_BELOW: {EXACT_BELOW:,}")
+        return
     efs = [int(x) for x in args.ef.split(",")]
+    reranks = [int(x) for x in args.rerank.split(",")]
     results = []
     for dtype in args.dtypes.split(","):
         for m in (int(x) for x in args.connectivity.split(",")):
@@ -289,19 +349,24 @@ def main() -> None:
                       " after 20 searches; pages are file-backed, shared, evictable)")
                 index = Index.restore(str(path), view=False)
                 index.search(queries[:20], TOP, threads=1)  # warm
-                print(f"  {'ef':>5} {'p50 ms':>7} {'p95 ms':>7} {'cpu ms':>7} {'recall@10':>9}")
+                print(f"  {'ef':>5} {'rerank':>6} {'p50 ms':>7} {'p95 ms':>7} {'cpu ms':>7}"
+                      f" {'recall@10':>9}")
                 for ef in efs:
                     index.expansion_search = ef
-                    p50, p95, cpu, rec = latency(index, queries, truth)
-                    mine = (dtype == INDEX_SETTINGS["dtype"]
-                            and m == INDEX_SETTINGS["connectivity"]
-                            and ea == INDEX_SETTINGS["expansion_add"]
-                            and ef == INDEX_SETTINGS["expansion_search"])
-                    ok = p95 < TARGET_P95_MS and rec >= TARGET_RECALL
-                    print(f"  {ef:>5} {p50:7.2f} {p95:7.2f} {cpu:7.2f} {rec:9.3f}"
-                          f"{'  meets target' if ok else ''}{'  <- ClipDesk default' if mine else ''}",
-                          flush=True)
-                    results.append((name, ef, p50, p95, rec, size_mb, load, view, build_s))
+                    for cand in reranks:
+                        p50, p95, cpu, rec = latency(index, queries, truth, candidates=cand,
+                                                     photos=photos)
+                        mine = (dtype == INDEX_SETTINGS["dtype"]
+                                and m == INDEX_SETTINGS["connectivity"]
+                                and ea == INDEX_SETTINGS["expansion_add"]
+                                and ef == INDEX_SETTINGS["expansion_search"]
+                                and cand == INDEX_SETTINGS.get("rerank", 0))
+                        ok = p95 < TARGET_P95_MS and rec >= TARGET_RECALL
+                        print(f"  {ef:>5} {cand or '-':>6} {p50:7.2f} {p95:7.2f} {cpu:7.2f}"
+                              f" {rec:9.3f}{'  meets target' if ok else ''}"
+                              f"{'  <- ClipDesk default' if mine else ''}", flush=True)
+                        label = f"{name} rerank {cand}" if cand else name
+                        results.append((label, ef, p50, p95, rec, size_mb, load, view, build_s))
                 if dtype == args.dtypes.split(",")[0] and m == int(args.connectivity.split(",")[0]):
                     nq = args.exact_queries
                     p50, p95, cpu, rec = latency(index, queries[:nq], truth[:nq], exact=True)
