@@ -9,7 +9,10 @@ Library folder (``--library DIR``, ``CLIPDESK_LIBRARY`` or the user data folder)
     thumbnails/<h2>/<hash>.jpg thumbnail cache keyed by content hash (moves keep their thumbnail);
                                the writer deletes those no photo uses and trims the least
                                recently used past 2 GiB (core/thumbnails.py); the app decodes
-                               the photo itself when its thumbnail is missing
+                               the photo itself when its thumbnail is missing. A video's is its
+                               first sampled frame that is not blank
+    thumbnails/<h2>/<hash>-t<ms>.jpg  a video's sampled frame at <ms> milliseconds
+                               (``ThumbnailStore.frame_path``); goes with the video's hash
 
 Schema (``PRAGMA user_version`` = SCHEMA_VERSION; MIGRATIONS[i] takes version i to i+1)::
 
@@ -22,18 +25,30 @@ Schema (``PRAGMA user_version`` = SCHEMA_VERSION; MIGRATIONS[i] takes version i 
           taken_at,                          EXIF DateTimeOriginal as a Unix time, or NULL
           width, height,                     as displayed (EXIF orientation applied)
           status,                            'pending' | 'ok' | 'failed'
-          reason, updated_at)                failure reason, one line
+          reason, updated_at,                failure reason, one line
+          duration)                          a video's length in seconds; NULL for a photo
+                                             (schema 3)
     models(id, spec UNIQUE, dim,
            index_version, index_size, index_mtime_ns)  what the saved usearch file reflects
     embeddings(model_id, hash, vector)       float16 unit vector per content hash and model,
-                                             so a renamed or moved photo keeps its embedding
+                                             so a renamed or moved photo keeps its embedding;
+                                             a video's is the normalised mean of its frames'
+                                             (duplicates, "similar", one vector per file)
+    frames(model_id, hash, n, t, vector)     a video's sampled frames (schema 3): frame n
+                                             (0, 1, ... in time order) at t seconds, its
+                                             float16 unit vector; blank frames are not kept
     labels(text PRIMARY KEY, added_at)       tag labels the user added
     text_cache(model_id, text, vector)       cached label/prompt embeddings (float16)
     albums(id, name UNIQUE COLLATE NOCASE,   smart albums: saved searches, run afresh when
            query, created_at, updated_at)    opened; query is Query.to_json() (schema 2)
 
 A file is *indexed* for a model when its status is 'ok' and an embedding exists for its
-hash; *pending* when neither indexed nor failed. The usearch keys are ``files.id``.
+hash; *pending* when neither indexed nor failed.
+
+The usearch keys: a photo's is ``files.id``; a video is in the index by its frames alone, frame
+n under ``frame_key(files.id, n)`` = ``files.id | (n + 1) << 32`` (``file_of_key`` gives the
+file back), so a search meets each moment and keeps a video's best (core/search.py). A
+video's mean vector is in ``embeddings`` only.
 """
 
 from __future__ import annotations
@@ -52,7 +67,7 @@ import numpy as np
 from clipdesk.core.errors import ClipDeskError, LibraryError
 from clipdesk.core.query import Query
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CATALOG_NAME = "catalog.sqlite3"
 
 MIGRATIONS: list[str] = [
@@ -92,7 +107,34 @@ MIGRATIONS: list[str] = [
         id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
         query TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL);
     """,
+    # 2 -> 3: videos (one file, many frames: each frame's time and vector)
+    """
+    ALTER TABLE files ADD COLUMN duration REAL;
+    CREATE TABLE frames (
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        hash TEXT NOT NULL, n INTEGER NOT NULL, t REAL NOT NULL, vector BLOB NOT NULL,
+        PRIMARY KEY (model_id, hash, n)) WITHOUT ROWID;
+    """,
 ]
+
+FRAME_SHIFT = 32  # a frame's usearch key: the file's id below, its number + 1 above
+FILE_MASK = (1 << FRAME_SHIFT) - 1
+
+
+def frame_key(file_id: int, n: int) -> int:
+    """The usearch key of a video's frame ``n`` (0-based)."""
+    return int(file_id) | (int(n) + 1) << FRAME_SHIFT
+
+
+def file_of_key(key: int) -> int:
+    """The file id a usearch key belongs to (a photo's key is its id)."""
+    return int(key) & FILE_MASK
+
+
+def frame_of_key(key: int) -> int | None:
+    """The frame number a key stands for, None for a photo's key."""
+    n = int(key) >> FRAME_SHIFT
+    return n - 1 if n else None
 
 ALBUM_NAME_MAX = 100  # characters
 
@@ -123,6 +165,16 @@ class FileRow:
     height: int | None
     status: str
     reason: str | None
+    duration: float | None = None  # seconds, for a video; None for a photo
+
+    @classmethod
+    def of(cls, r: tuple) -> FileRow:
+        """A row of ``SELECT * FROM files`` (columns 0-10, ``updated_at``, ``duration``)."""
+        return cls(*r[:11], r[12] if len(r) > 12 else None)
+
+    @property
+    def is_video(self) -> bool:
+        return self.duration is not None
 
 
 @dataclass
@@ -172,6 +224,8 @@ class Outcome:
     width: int | None = None
     height: int | None = None
     new_vector: np.ndarray | None = None
+    duration: float | None = None  # a video's: it is one then
+    new_frames: list[tuple[float, np.ndarray]] | None = None  # a video's (t, vector), new content
 
 
 def to_blob(vector: np.ndarray) -> bytes:
@@ -363,7 +417,7 @@ class Catalog:
         """Rows of the root at ``prefix`` or inside the folder ``prefix``."""
         rows = self.db.execute(f"SELECT * FROM files WHERE {self._UNDER}",
                                self._under_args(root_id, prefix)).fetchall()
-        return {r[2]: FileRow(*r[:11]) for r in rows}
+        return {r[2]: FileRow.of(r) for r in rows}
 
     def needing_work(self, model: ModelRow, root_id: int, prefix: str) -> dict[int, str]:
         """{id: path} at or under ``prefix`` that are pending or lack this model's embedding."""
@@ -415,12 +469,20 @@ class Catalog:
                 else:
                     db.execute(
                         "UPDATE files SET status = 'ok', reason = NULL, size = ?, mtime_ns = ?, "
-                        "hash = ?, taken_at = ?, width = ?, height = ?, updated_at = ? "
-                        "WHERE id = ?",
-                        (o.size, o.mtime_ns, o.hash, o.taken_at, o.width, o.height, now,
-                         o.file_id),
+                        "hash = ?, taken_at = ?, width = ?, height = ?, duration = ?, "
+                        "updated_at = ? WHERE id = ?",
+                        (o.size, o.mtime_ns, o.hash, o.taken_at, o.width, o.height,
+                         o.duration, now, o.file_id),
                     )
-                    if o.new_vector is not None:
+                    if o.new_frames is not None:  # the frames and their mean, together
+                        db.execute("DELETE FROM frames WHERE model_id = ? AND hash = ?",
+                                   (model.id, o.hash))
+                        db.executemany("INSERT INTO frames VALUES (?, ?, ?, ?, ?)", [
+                            (model.id, o.hash, n, float(t), to_blob(v))
+                            for n, (t, v) in enumerate(o.new_frames)])
+                        db.execute("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
+                                   (model.id, o.hash, to_blob(o.new_vector)))
+                    elif o.new_vector is not None:
                         db.execute("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)",
                                    (model.id, o.hash, to_blob(o.new_vector)))
 
@@ -476,7 +538,7 @@ class Catalog:
 
     def file_by_path(self, path: str) -> FileRow | None:
         row = self.db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
-        return FileRow(*row[:11]) if row else None
+        return FileRow.of(row) if row else None
 
     @staticmethod
     def _path_range(folder: Path | None) -> tuple[str, list]:
@@ -495,7 +557,7 @@ class Catalog:
             f"SELECT * FROM files WHERE status = 'ok' AND hash IN (SELECT hash FROM files "
             f"WHERE status = 'ok' AND hash IS NOT NULL{where} GROUP BY hash HAVING COUNT(*) > 1)"
             f"{where} ORDER BY hash, path", args + args).fetchall()
-        return [FileRow(*r[:11]) for r in rows]
+        return [FileRow.of(r) for r in rows]
 
     def files_with_hashes(self, hashes: list[str], folder: Path | None = None) -> list[FileRow]:
         """Read files ('ok') under ``folder`` holding any of these contents."""
@@ -504,7 +566,7 @@ class Catalog:
         for start in range(0, len(hashes), 900):
             chunk = list(hashes[start:start + 900])
             marks = ",".join("?" * len(chunk))
-            out += [FileRow(*r[:11]) for r in self.db.execute(
+            out += [FileRow.of(r) for r in self.db.execute(
                 f"SELECT * FROM files WHERE status = 'ok' AND hash IN ({marks}){where}",
                 [*chunk, *args])]
         return out
@@ -532,7 +594,7 @@ class Catalog:
             chunk = ids[start : start + 900]
             marks = ",".join("?" * len(chunk))
             for r in self.db.execute(f"SELECT * FROM files WHERE id IN ({marks})", chunk):
-                out[r[0]] = FileRow(*r[:11])
+                out[r[0]] = FileRow.of(r)
         return out
 
     def folder_counts(self) -> list[tuple[str, int]]:
@@ -573,30 +635,86 @@ class Catalog:
     _INDEXED = ("FROM files f JOIN embeddings e ON e.model_id = ? AND e.hash = f.hash "
                 "WHERE f.status = 'ok'")
 
+    # Photos are in the index by their own vector, videos by their frames' (``frame_key``)
+    _PHOTO_KEYS = f"SELECT f.id AS k, e.vector AS v {_INDEXED} AND f.duration IS NULL"
+    _FRAME_KEYS = ("SELECT f.id | ((fr.n + 1) << 32) AS k, fr.vector AS v "
+                   "FROM files f JOIN embeddings e ON e.model_id = ? AND e.hash = f.hash "
+                   "JOIN frames fr ON fr.model_id = e.model_id AND fr.hash = f.hash "
+                   "WHERE f.status = 'ok' AND f.duration IS NOT NULL")
+
     def indexed_vectors(self, model: ModelRow, changed_since: float | None = None,
                         also: list[int] = ()) -> tuple[np.ndarray, np.ndarray]:
-        """(file ids, vectors) of indexed files: all of them (what the usearch index must
-        hold), or those updated since a time plus the ids in ``also``."""
-        sql, args = f"SELECT f.id, e.vector {self._INDEXED}", [model.id]
+        """(usearch keys, vectors) of indexed files, a video's frames each under their key:
+        all of them (what the usearch index must hold), or those of files updated since a
+        time plus the files of the keys in ``also``."""
+        photos, frames, args = self._PHOTO_KEYS, self._FRAME_KEYS, [model.id]
         if changed_since is not None:
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id INTEGER PRIMARY KEY)")
             self.db.execute("DELETE FROM wanted")
-            self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(i,) for i in also])
-            sql += " AND (f.updated_at >= ? OR f.id IN (SELECT id FROM wanted))"
+            self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)",
+                                [(file_of_key(k),) for k in also])
+            where = " AND (f.updated_at >= ? OR f.id IN (SELECT id FROM wanted))"
+            photos, frames = photos + where, frames + where
             args.append(changed_since)
-        rows = self.db.execute(sql + " ORDER BY f.id", args).fetchall()
+        rows = self.db.execute(f"{photos} UNION ALL {frames} ORDER BY k", args + args).fetchall()
         keys = np.array([r[0] for r in rows], dtype=np.uint64)
         return keys, from_blobs([r[1] for r in rows], model.dim)
 
     def indexed_ids(self, model: ModelRow) -> list[int]:
-        return [r[0] for r in self.db.execute(f"SELECT f.id {self._INDEXED}", (model.id,))]
+        """The usearch keys the model's index holds when current: indexed photos' ids, and
+        every frame key of indexed videos."""
+        return [r[0] for r in self.db.execute(
+            f"SELECT k FROM ({self._PHOTO_KEYS}) UNION ALL SELECT k FROM ({self._FRAME_KEYS})",
+            (model.id, model.id))]
 
     def indexed_count(self, model: ModelRow) -> int:
-        return self.db.execute(
-            "SELECT COUNT(*) FROM files f JOIN embeddings e ON e.model_id = ? AND e.hash = f.hash "
-            "WHERE f.status = 'ok'",
-            (model.id,),
-        ).fetchone()[0]
+        """How many vectors the model's index holds when current: one per indexed photo, one
+        per sampled frame of an indexed video (``indexed_files`` counts files)."""
+        photos = self.db.execute(
+            f"SELECT COUNT(*) {self._INDEXED} AND f.duration IS NULL", (model.id,)).fetchone()[0]
+        frames = self.db.execute(
+            "SELECT COUNT(*) FROM files f JOIN frames fr ON fr.model_id = ? AND fr.hash = f.hash "
+            "WHERE f.status = 'ok' AND f.duration IS NOT NULL", (model.id,)).fetchone()[0]
+        return photos + frames
+
+    def indexed_files(self, model: ModelRow) -> int:
+        """How many files (photos and videos) are indexed for the model."""
+        return self.db.execute(f"SELECT COUNT(*) {self._INDEXED}", (model.id,)).fetchone()[0]
+
+    def index_keys(self, model: ModelRow, file_ids: list[int]) -> list[int]:
+        """The usearch keys of these files: a photo's id, a video's frame keys (an exact
+        search among filtered files, core/search.py)."""
+        out: list[int] = []
+        for start in range(0, len(file_ids), 900):
+            chunk = list(file_ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            videos = dict(self.db.execute(
+                f"SELECT f.id, COUNT(fr.n) FROM files f JOIN frames fr ON fr.model_id = ? "
+                f"AND fr.hash = f.hash WHERE f.duration IS NOT NULL AND f.id IN ({marks}) "
+                f"GROUP BY f.id", [model.id, *chunk]).fetchall())
+            for i in chunk:
+                count = videos.get(i)
+                out += [i] if count is None else [frame_key(i, n) for n in range(count)]
+        return out
+
+    def video_frames(self, model: ModelRow, hash_: str) -> list[tuple[float, np.ndarray]]:
+        """A video's sampled frames for the model, in time order: (t seconds, unit vector)."""
+        rows = self.db.execute("SELECT t, vector FROM frames WHERE model_id = ? AND hash = ? "
+                               "ORDER BY n", (model.id, hash_)).fetchall()
+        vectors = from_blobs([r[1] for r in rows], model.dim)
+        return [(float(r[0]), v) for r, v in zip(rows, vectors, strict=True)]
+
+    def frame_times(self, model: ModelRow, hash_: str) -> list[float]:
+        """The times (seconds) of a video's sampled frames, in order: what the app shows of
+        a video's moments (their thumbnails: ``ThumbnailStore.frame_path``)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT t FROM frames WHERE model_id = ? AND hash = ? ORDER BY n", (model.id, hash_))]
+
+    def frame_time(self, model: ModelRow, hash_: str, n: int) -> float | None:
+        """The time of a video's frame ``n``, None when unknown."""
+        row = self.db.execute("SELECT t FROM frames WHERE model_id = ? AND hash = ? AND n = ?",
+                              (model.id, hash_, n)).fetchone()
+        return row[0] if row else None
 
     def record_index_saved(self, model: ModelRow, version: int, size: int, mtime_ns: int) -> None:
         with self.write(changes_vectors=False) as db:
@@ -612,6 +730,8 @@ class Catalog:
                 "(SELECT hash FROM files WHERE hash IS NOT NULL)",
                 (model.id,),
             )
+            db.execute("DELETE FROM frames WHERE model_id = ? AND hash NOT IN "
+                       "(SELECT hash FROM files WHERE hash IS NOT NULL)", (model.id,))
             return cur.rowcount
 
     # ------------------------------------------------------------------ status

@@ -44,6 +44,11 @@ class Library:
     def thumbnail_path(self, hash_: str) -> Path:
         return self.thumbnails.path(hash_)
 
+    def frame_thumbnail_path(self, hash_: str, t: float) -> Path:
+        """The thumbnail of a video's sampled frame at ``t`` seconds (``Hit.time``,
+        ``Catalog.frame_times``); may be missing, as any thumbnail."""
+        return self.thumbnails.frame_path(hash_, t)
+
     def tidy_thumbnails(self) -> tuple[int, int]:
         """Delete the thumbnails no photo in the catalog uses, then trim the store to its size
         limit; returns (orphans removed, trimmed). Only the writer does this: a thumbnail the

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clipdesk.core.decode import HEIF_AVAILABLE, RAW_AVAILABLE, RAW_SUFFIXES
+from clipdesk.core.video import VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -20,16 +21,19 @@ PARTIAL_SUFFIXES = {".part", ".crdownload", ".download", ".tmp", ".partial"}
 
 def has_photo_suffix(name: str) -> bool:
     """A suffix ClipDesk can decode: HEIC, HEIF and AVIF only with the pillow-heif extra, RAW
-    formats (``decode.RAW_SUFFIXES``) only when rawpy imports."""
+    formats (``decode.RAW_SUFFIXES``) only when rawpy imports; videos (``VIDEO_SUFFIXES``)."""
     suffix = os.path.splitext(name)[1].lower()
     return (suffix in PHOTO_SUFFIXES or (HEIF_AVAILABLE and suffix in HEIF_SUFFIXES)
-            or (RAW_AVAILABLE and suffix in RAW_SUFFIXES))
+            or (RAW_AVAILABLE and suffix in RAW_SUFFIXES) or suffix in VIDEO_SUFFIXES)
 
 
 def media_kind(path: str) -> str:
-    """What kind of media a file is, for ``Filters.media``: "raw" for a RAW suffix, else
-    "photo" ("video" arrives with video support). Told by the name, as decoding is."""
-    return "raw" if os.path.splitext(path)[1].lower() in RAW_SUFFIXES else "photo"
+    """What kind of media a file is, for ``Filters.media``: "raw" for a RAW suffix, "video"
+    for a video's, else "photo". Told by the name, as decoding is."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in RAW_SUFFIXES:
+        return "raw"
+    return "video" if suffix in VIDEO_SUFFIXES else "photo"
 
 
 def is_photo_name(name: str) -> bool:

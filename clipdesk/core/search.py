@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from clipdesk.core import decode
-from clipdesk.core.catalog import ModelRow
+from clipdesk.core.catalog import ModelRow, file_of_key, frame_of_key
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
 from clipdesk.core.models import Encoder
@@ -33,11 +33,21 @@ FILTERED_EXACT_MAX = 50_000
 
 @dataclass
 class Hit:
+    """One file found. A video is found once, at its best-matching sampled frame: ``time`` is
+    that frame's (seconds; its thumbnail is ``Library.frame_thumbnail_path(hash, time)``) and
+    ``score`` is that frame's score; ``duration`` is the video's length."""
+
     path: str
     score: float
     file_id: int
-    taken_at: float | None  # EXIF date, else file mtime
+    taken_at: float | None  # EXIF date (a video's creation time), else file mtime
     hash: str | None = None  # content hash: the key of the thumbnail cache
+    time: float | None = None  # a video's best moment, seconds; None for a photo
+    duration: float | None = None  # a video's length, seconds; None for a photo
+
+    @property
+    def is_video(self) -> bool:
+        return self.duration is not None
 
 
 def normalise(v: np.ndarray) -> np.ndarray:
@@ -129,7 +139,10 @@ class Searcher:
         if filters.active and total > EXACT_BELOW:
             ids = self._filtered_ids(filters, FILTERED_EXACT_MAX)
             if ids is not None:
-                keys, scores = self.index.search_among(vector, ids, n + len(exclude))
+                keys = self.catalog.index_keys(self.model, ids)  # a video's: its frames'
+                # enough keys for n files however many of the best are one video's frames
+                count = n + len(exclude) + len(keys) - len(ids)
+                keys, scores = self.index.search_among(vector, keys, count)
                 return self._hits(keys, scores, filters, exclude)[:n]
         k = min(total, n + len(exclude) if not filters.active else max(4 * n, 256))
         while True:
@@ -148,13 +161,16 @@ class Searcher:
         return self.catalog.ids_matching(folder, filters.after, filters.before, limit)
 
     def _hits(self, keys, scores, filters: Filters, exclude: set[str]) -> list[Hit]:
-        rows = self.catalog.files_by_ids([int(k) for k in keys])
+        """Hits for (key, score) pairs, best first: a video once, at its best frame."""
+        rows = self.catalog.files_by_ids(sorted({file_of_key(k) for k in keys}))
         folder = os.path.join(str(filters.folder.resolve()), "") if filters.folder else None
-        out = []
+        out, seen = [], set()
         for key, score in zip(keys, scores, strict=True):
-            row = rows.get(int(key))
-            if row is None or row.path in exclude:
+            file_id = file_of_key(key)
+            row = rows.get(file_id)
+            if row is None or row.path in exclude or file_id in seen:
                 continue
+            seen.add(file_id)
             if filters.min_score is not None and score < filters.min_score:
                 break
             when = row.taken_at if row.taken_at is not None else row.mtime_ns / 1e9
@@ -166,5 +182,9 @@ class Searcher:
                 continue
             if filters.media is not None and media_kind(row.path) != filters.media:
                 continue
-            out.append(Hit(row.path, float(score), int(key), when, row.hash))
+            moment = None
+            if (n := frame_of_key(key)) is not None and row.hash is not None:
+                moment = self.catalog.frame_time(self.model, row.hash, n)
+            out.append(Hit(row.path, float(score), file_id, when, row.hash, moment,
+                           row.duration))
         return out

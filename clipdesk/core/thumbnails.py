@@ -3,7 +3,9 @@ and deletes when no photo needs it any more or when the store outgrows its size 
 
 Layout: ``<library>/thumbnails/<first two hex digits>/<hash>.jpg`` (the catalog module's
 docstring shows it with the rest of the library). Keyed by content hash, so a renamed or
-moved photo keeps its thumbnail and two copies of a photo share one.
+moved photo keeps its thumbnail and two copies of a photo share one. A video has one too (its
+first frame that is not blank) and one per sampled frame, ``<hash>-t<milliseconds>.jpg``
+(``frame_path``): they count, and go, with the video's hash.
 
 A missing thumbnail is never an error: the indexer writes one when it reads a photo, and the
 app's grid decodes the photo itself when its thumbnail is gone (deleted, trimmed, or a disk
@@ -37,7 +39,8 @@ DEFAULT_LIMIT_BYTES = 2 * 2**30
 RECOUNT_S = 60.0  # size(): a full count at most this often; own writes keep it current between
 STALE_TEMP_S = 3600.0  # a temp file this old is a killed writer's leftover, not a write in flight
 
-_NAME = re.compile(r"[0-9a-f]{32}\.jpg")  # blake2b-128 hex: the only names the store deletes
+# blake2b-128 hex, a video frame's time after it: the only names the store deletes
+_NAME = re.compile(r"([0-9a-f]{32})(?:-t[0-9]{1,10})?\.jpg")
 
 
 @dataclass
@@ -65,6 +68,23 @@ class ThumbnailStore:
 
     def exists(self, hash_: str) -> bool:
         return self.path(hash_).is_file()
+
+    def frame_path(self, hash_: str, t: float) -> Path:
+        """The thumbnail of a video's sampled frame at ``t`` seconds (to the millisecond, as
+        ``Catalog.frame_times`` gives them)."""
+        return self.folder / hash_[:2] / f"{hash_}-t{frame_ms(t)}.jpg"
+
+    def save_frame(self, hash_: str, t: float, image: Image.Image) -> Path:
+        """Write a video frame's thumbnail, as ``save``."""
+        from clipdesk.core import decode
+
+        path = self.frame_path(hash_, t)
+        decode.save_thumbnail(image, path)
+        try:
+            self._counted(path.stat().st_size)
+        except OSError:
+            pass
+        return path
 
     def save(self, hash_: str, image: Image.Image) -> Path:
         """Write the thumbnail of ``image`` atomically (temp file, then rename). Raises OSError
@@ -148,15 +168,15 @@ class ThumbnailStore:
                 continue
             for item in _scandir(shard.path):
                 temp = item.name.endswith(".tmp")
-                if not temp and not (_NAME.fullmatch(item.name)
-                                     and item.name.startswith(shard.name)):
+                name = _NAME.fullmatch(item.name)
+                if not temp and not (name and item.name.startswith(shard.name)):
                     continue
                 try:
                     st = item.stat(follow_symlinks=False)
                 except OSError:  # deleted under us
                     continue
                 if not temp:
-                    entries.append(_Entry(item.name[:-4], item.path, st.st_size,
+                    entries.append(_Entry(name.group(1), item.path, st.st_size,
                                           max(st.st_atime, st.st_mtime)))
                 elif now - st.st_mtime > STALE_TEMP_S:
                     stale_temps.append(item.path)
@@ -189,6 +209,11 @@ class ThumbnailStore:
         with self._lock:
             self._bytes, self._counted_at = total, time.monotonic()
         return total
+
+
+def frame_ms(t: float) -> int:
+    """A frame's time as whole milliseconds: how its thumbnail is named."""
+    return max(0, int(round(float(t) * 1000)))
 
 
 def _scandir(folder: str | os.PathLike) -> list[os.DirEntry]:

@@ -13,7 +13,7 @@ import pytest
 
 import hostile
 from clipdesk.core.decode import HEIF_AVAILABLE, RAW_AVAILABLE
-from clipdesk.core.scan import is_photo_name, shown, storable, walk
+from clipdesk.core.scan import is_photo_name, media_kind, shown, storable, walk
 
 POSIX = pytest.mark.skipif(sys.platform == "win32",
                            reason="POSIX permission bits and symbolic links")
@@ -39,11 +39,17 @@ def test_photo_names(name):
 
 @pytest.mark.parametrize("name", [
     ".hidden.jpg", ".jpg", "~$lock.jpg", "Thumbs.db", "thumbs.db", "desktop.ini",
-    "ehthumbs.db", "notes.txt", "movie.mp4", "jpg", "photo", "photo.jpg.part",
-    "photo.jpg.crdownload", "photo.jpg.tmp", "archive.jpg.zip",
+    "ehthumbs.db", "notes.txt", "movie.mp4.part", "jpg", "photo", "photo.jpg.part",
+    "photo.jpg.crdownload", "photo.jpg.tmp", "archive.jpg.zip", ".hidden.mov", "song.mp3",
 ])
 def test_names_that_are_not_photos(name):
     assert not is_photo_name(name)
+
+
+@pytest.mark.parametrize("name", ["a.mp4", "B.MOV", "c.m4v", "d.mkv", "e.webm", "f.avi",
+                                  "g.3gp"])
+def test_video_names_are_indexed_as_videos(name):
+    assert is_photo_name(name) and media_kind(name) == "video"
 
 
 @pytest.mark.parametrize("name", ["x.heic", "x.HEIF", "x.avif"])
@@ -61,7 +67,8 @@ def test_walk_finds_photos_by_extension_in_any_case(tmp_path):
     photos = [touch(tmp_path / n) for n in ("a.jpg", "B.JPG", "c.JpEg", "d.PNG", "e.webp")]
     photos += [touch(tmp_path / "sub" / "deep" / "f.TiF"), touch(tmp_path / "sub" / "g.gif")]
     photos.append(touch(tmp_path / "sub" / "raw.CR2"))  # RAW: rawpy is a base dependency
-    for n in ("notes.txt", "movie.MP4", "noext", "sub/h.jpg.part"):
+    photos.append(touch(tmp_path / "movie.MP4"))  # videos: PyAV is a base dependency
+    for n in ("notes.txt", "noext", "sub/h.jpg.part", "sub/clip.mov.part"):
         touch(tmp_path / n)
     (tmp_path / "folder.jpg").mkdir()  # a folder named like a photo is walked, not listed
     photos.append(touch(tmp_path / "folder.jpg" / "inside.jpg"))
