@@ -7,7 +7,7 @@ and the widgets; ``clipdesk.ui.engine`` re-exports them.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,6 +43,8 @@ class ResultSet:
     ids: np.ndarray  # int64 file ids
     scores: np.ndarray  # float32
     dates: np.ndarray  # float64 Unix times, -inf when unknown
+    # result -> the RAW of its shot, when a RAW and its JPEG show as one photo (core.pairs)
+    raws: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def from_hits(cls, hits: list[Hit]) -> ResultSet:

@@ -315,6 +315,9 @@ class MainWindow(QMainWindow):
                                               QKeySequence.StandardKey.Copy, m, view_only=True)
         self.tags_action = self._action("&Tags", self.show_tags, "Ctrl+T", m,
                                         "Describe this photo with words", view_only=True)
+        self.open_raw_action = self._action("Open the &RAW", self.open_selected_raw,
+                                            "Ctrl+Alt+O", m, "Open the RAW file shown with this "
+                                            "JPEG in the system's viewer", view_only=True)
         self.photo_actions = [self.preview_action, self.similar_action, self.more_action,
                               self.fewer_action, self.open_action,
                               self.folder_action, self.copy_path_action,
@@ -643,10 +646,18 @@ class MainWindow(QMainWindow):
     def current_paths(self) -> list[str]:
         return [hit.path for hit in self.current_hits()]
 
+    def current_raws(self) -> list[str]:
+        """The RAWs shown as one photo with the selected (or current) JPEGs."""
+        rows = sorted(i.row() for i in self.view.selectionModel().selectedIndexes())
+        if not rows and self.view.currentIndex().isValid():
+            rows = [self.view.currentIndex().row()]
+        return [raw for r in rows if (raw := self.model.raw_at(r)) is not None]
+
     def _sync_photo_actions(self) -> None:
         has = bool(self.current_paths())
         for action in self.photo_actions:
             action.setEnabled(has)
+        self.open_raw_action.setEnabled(bool(self.current_raws()))
 
     def show_context_menu(self, pos) -> None:
         index = self.view.indexAt(pos)
@@ -664,6 +675,9 @@ class MainWindow(QMainWindow):
             else:
                 action.setEnabled(True)
                 menu.addAction(action)
+            if action is self.open_action and self.current_raws():  # a RAW+JPEG pair
+                self.open_raw_action.setEnabled(True)
+                menu.addAction(self.open_raw_action)
         self.context_menu = menu
         menu.popup(self.view.viewport().mapToGlobal(pos))
 
@@ -701,6 +715,11 @@ class MainWindow(QMainWindow):
 
     def open_selected(self) -> None:
         for path in self.current_paths()[:10]:
+            desktop.open_file(path)
+
+    def open_selected_raw(self) -> None:
+        """The RAW of a RAW+JPEG pair, in the system's viewer (the tile is its JPEG)."""
+        for path in self.current_raws()[:10]:
             desktop.open_file(path)
 
     def show_selected_in_folder(self) -> None:
@@ -880,6 +899,7 @@ class MainWindow(QMainWindow):
     def show_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self.engine.spec.text if self.engine.spec else "",
                                 self)
+        self._pairs_before = self.settings.pair_raws
         dialog.accepted.connect(lambda: self._settings_changed(dialog))
         self.settings_dialog = dialog
         dialog.open()
@@ -889,6 +909,9 @@ class MainWindow(QMainWindow):
         self._apply_tile_size()
         self.scores_action.setChecked(self.settings.show_scores)
         self.engine.set_model(self.settings.model, self.settings.device)
+        if self.settings.pair_raws != self._pairs_before:  # RAW+JPEG: one photo, or both
+            self._pairs_before = self.settings.pair_raws
+            self.engine.search(self.search_bar.query())
 
     def _use_model_folder(self, spec: str) -> None:
         try:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -73,7 +74,8 @@ class PreviewDialog(QDialog):
         self.engine = engine
         self.model = model
         self.row = -1
-        self.path = ""
+        self.path = ""  # the photo at ``row``
+        self.shown = ""  # the file on screen: ``path``, or its RAW (``toggle_raw``)
         self.setWindowTitle("Preview")
         self.resize(1100, 760)
         self._generation = 0
@@ -89,13 +91,30 @@ class PreviewDialog(QDialog):
         self.tags_label = QLabel()
         self.tags_label.setWordWrap(True)
         self.position_label = QLabel()
+        # a RAW+JPEG pair (core.pairs): the JPEG is shown, the RAW one click (or R) away
+        self.raw = None  # the RAW of the photo shown, when it is a pair's JPEG
+        self.showing_raw = False
+        self.raw_label = QLabel()
+        self.raw_label.setWordWrap(True)
+        self.raw_button = QPushButton("Show the RAW")
+        self.raw_button.setToolTip("Show this shot's RAW file instead of its JPEG (R)")
+        self.raw_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the arrows stay the dialog's
+        self.raw_button.clicked.connect(self.toggle_raw)
+        raw_row = QVBoxLayout()
+        raw_row.setContentsMargins(0, 0, 0, 0)
+        raw_row.addWidget(self.raw_label)
+        raw_row.addWidget(self.raw_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.raw_box = QWidget()
+        self.raw_box.setLayout(raw_row)
         form = QFormLayout()
         form.addRow("Path:", self.path_label)
+        form.addRow("RAW:", self.raw_box)
         form.addRow("Size:", self.size_label)
         form.addRow("Date:", self.date_label)
         form.addRow("Dimensions:", self.dims_label)
         form.addRow("Score:", self.score_label)
         form.addRow("Tags:", self.tags_label)
+        self.form = form
         info = QWidget()
         info.setLayout(form)
         info.setFixedWidth(320)
@@ -131,9 +150,15 @@ class PreviewDialog(QDialog):
             return
         self.row = row
         hit = self.model.hit(row)
-        self.path = hit.path
+        self.path = self.shown = hit.path
         self.setWindowTitle(f"{Path(hit.path).name} — Preview")
         self.path_label.setText(hit.path)
+        self.raw = self.model.raw_at(row)
+        self.showing_raw = False
+        self.form.setRowVisible(self.raw_box, self.raw is not None)
+        if self.raw is not None:
+            self.raw_label.setText(Path(self.raw).name)
+            self.raw_button.setText("Show the RAW")
         self.score_label.setText(f"{hit.score:.3f}")
         self.size_label.setText("…")
         self.dims_label.setText("…")
@@ -146,6 +171,20 @@ class PreviewDialog(QDialog):
         self.engine.photo_info(hit.path)
         self.engine.tags(hit.path)
         self.rowChanged.emit(row)
+
+    def toggle_raw(self) -> None:
+        """A RAW+JPEG pair: show the RAW (decoded as ClipDesk reads it), or the JPEG again."""
+        if self.raw is None:
+            return
+        self.showing_raw = not self.showing_raw
+        self.shown = self.raw if self.showing_raw else self.path
+        self.raw_button.setText("Show the JPEG" if self.showing_raw else "Show the RAW")
+        self.path_label.setText(self.shown)
+        self.setWindowTitle(f"{Path(self.shown).name} — Preview")
+        self.size_label.setText("…")
+        self.dims_label.setText("…")
+        self._load(self.shown)
+        self.engine.photo_info(self.shown)
 
     def _load(self, path: str) -> None:
         self._generation += 1
@@ -166,11 +205,11 @@ class PreviewDialog(QDialog):
     def _on_image_failed(self, generation: int, error: JobError) -> None:
         """The thumbnail stays up; the reason (damaged, deleted since...) goes in the window."""
         if generation == self._generation:
-            self.setWindowTitle(f"{Path(self.path).name} — cannot show it: {error}")
+            self.setWindowTitle(f"{Path(self.shown).name} — cannot show it: {error}")
 
     @Slot(object)
     def _on_info(self, info: PhotoInfo) -> None:
-        if info.path != self.path:
+        if info.path != self.shown:
             return
         self.size_label.setText(_size_text(info.size))
         self.dims_label.setText(f"{info.width:,} × {info.height:,}" if info.width else "—")
@@ -206,6 +245,8 @@ class PreviewDialog(QDialog):
             self.show_row(self.model.rowCount() - 1)
         elif key in (Qt.Key.Key_Space, Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.accept()
+        elif key == Qt.Key.Key_R and self.raw is not None:
+            self.toggle_raw()
         else:
             super().keyPressEvent(event)
             return

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
+from clipdesk.core import pairs
 from clipdesk.ui.engine import ResultSet
 from clipdesk.ui.thumbnails import MAX_PENDING, ThumbnailLoader
 
@@ -50,6 +51,7 @@ HitRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
 ScoreRole = Qt.ItemDataRole.UserRole + 3
 DateRole = Qt.ItemDataRole.UserRole + 4
+RawRole = Qt.ItemDataRole.UserRole + 5  # the RAW shown as one photo with this JPEG, or None
 
 ZOOM_STEPS = (96, 128, 160, 192, 224, 256, 320)
 MARGIN = 6
@@ -61,7 +63,7 @@ WAITING_LIMIT = 2 * MAX_PENDING  # tiles remembered as waiting for a thumbnail, 
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
 _DECORATION = int(Qt.ItemDataRole.DecorationRole.value)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
-_HIT, _PATH, _SCORE, _DATE = HitRole, PathRole, ScoreRole, DateRole
+_HIT, _PATH, _SCORE, _DATE, _RAW = HitRole, PathRole, ScoreRole, DateRole, RawRole
 _HIT_ROLES = frozenset((_DISPLAY, _TOOLTIP, _HIT))
 
 
@@ -202,6 +204,10 @@ class ResultsModel(QAbstractListModel):
     def path_at(self, row: int) -> str:
         return self._results.paths[int(self._order[row])]
 
+    def raw_at(self, row: int) -> str | None:
+        """The RAW shown as one photo with the JPEG at ``row`` (``core.pairs``), or None."""
+        return self._results.raws.get(int(self._order[row]))
+
     def row_of(self, path: str) -> int | None:
         """The row showing ``path`` now, or None (built once per reset: O(n) then O(1))."""
         if self._rows is None:
@@ -242,6 +248,8 @@ class ResultsModel(QAbstractListModel):
         if role == _DATE:
             date = float(self._results.dates[at])
             return date if np.isfinite(date) else None
+        if role == _RAW:
+            return self._results.raws.get(at)
         if role not in _HIT_ROLES:  # fonts, colours, check state...: asked per tile per paint
             return None
         hit = self._results.hit(at)
@@ -249,7 +257,9 @@ class ResultsModel(QAbstractListModel):
             return os.path.basename(hit.path)
         if role == _TOOLTIP:
             when = _date_text(hit.taken_at)
-            return f"{hit.path}\nscore {hit.score:.3f}" + (f" · {when}" if when else "")
+            raw = self._results.raws.get(at)
+            return (f"{hit.path}" + (f"\nwith its RAW {os.path.basename(raw)}" if raw else "")
+                    + f"\nscore {hit.score:.3f}" + (f" · {when}" if when else ""))
         if role == _HIT:
             return hit
         return None
@@ -335,9 +345,12 @@ class TileDelegate(QStyledItemDelegate):
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             painter.drawPixmap(target, pixmap)
         else:
+            target = square.adjusted(8, 8, -8, -8)
             base = palette.color(QPalette.ColorRole.Mid)  # a plain box: cheap to paint
             base.setAlpha(60)
-            painter.fillRect(square.adjusted(8, 8, -8, -8), base)
+            painter.fillRect(target, base)
+        if index.data(RawRole) is not None or pairs.is_raw(index.data(PathRole) or ""):
+            self.paint_badge(painter, target, "RAW", Qt.Corner.TopLeftCorner)
         model = index.model()
         sort = getattr(model, "sort", "relevance")
         if self.caption_shown(sort):
@@ -352,6 +365,39 @@ class TileDelegate(QStyledItemDelegate):
             painter.setPen(colour)
             painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, caption)
         painter.restore()
+
+
+    def badge_font(self) -> QFont:
+        font = QFont(self.view.font())
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.75))
+        font.setBold(True)
+        return font
+
+    def paint_badge(self, painter: QPainter, picture: QRect, text: str,
+                    corner: Qt.Corner) -> QRect:
+        """A small label on a corner of the picture ("RAW", a video's length): white on a dark
+        rounded box, legible on any photo. Returns where it was painted."""
+        font = self.badge_font()
+        metrics = QFontMetrics(font)
+        width, height = metrics.horizontalAdvance(text) + 8, metrics.height() + 2
+        inset = 4
+        x = (picture.left() + inset if corner in (Qt.Corner.TopLeftCorner,
+                                                  Qt.Corner.BottomLeftCorner)
+             else picture.right() - inset - width + 1)
+        y = (picture.top() + inset if corner in (Qt.Corner.TopLeftCorner,
+                                                 Qt.Corner.TopRightCorner)
+             else picture.bottom() - inset - height + 1)
+        box = QRect(x, y, width, height)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 170))
+        painter.drawRoundedRect(box, 3, 3)
+        painter.setFont(font)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+        return box
 
 
 class ResultsView(QListView):

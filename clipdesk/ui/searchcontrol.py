@@ -72,17 +72,25 @@ def encoder_for_search(encoder: Encoder | None) -> Callable[[], Encoder]:
     return get
 
 
-def search_job(worker: Worker, searcher: Searcher, query: Query, n: int) -> SearchAnswer:
+def search_job(worker: Worker, searcher: Searcher, query: Query, n: int,
+               pair_raws: bool = False) -> SearchAnswer:
     from clipdesk.core.cutoff import adaptive_cutoff
 
     start = time.perf_counter()
     hits = searcher.answer(query, n)  # the same query language and filters as the CLI
+    raws: dict[int, str] = {}
+    if pair_raws and query.filters.media != "raw":  # a RAW and its JPEG: one photo, the JPEG
+        from clipdesk.core import pairs
+
+        hits, raws = pairs.fold_hits(hits, dropped=(*query.exclude, *query.negative_images))
     results = ResultSet.from_hits(hits)
+    results.raws = raws
     return SearchAnswer(worker.generation, query, results, time.perf_counter() - start,
                         searcher.model.spec, cutoff=adaptive_cutoff(results.scores))
 
 
-def browse_job(worker: Worker, library: Library, query: Query) -> SearchAnswer:
+def browse_job(worker: Worker, library: Library, query: Query,
+               pair_raws: bool = False) -> SearchAnswer:
     """An empty query: the whole library (within the query's filters), newest first, with its
     months and days. Run here, not on the GUI thread: 100,000 rows take a tenth of a second."""
     import numpy as np
@@ -90,9 +98,9 @@ def browse_job(worker: Worker, library: Library, query: Query) -> SearchAnswer:
     from clipdesk.core import browse
 
     start = time.perf_counter()
-    found = browse.listing(library.catalog, query.filters)
+    found = browse.listing(library.catalog, query.filters, pair_raws)
     results = ResultSet(found.paths, found.hashes, found.ids,
-                        np.zeros(len(found), np.float32), found.dates)
+                        np.zeros(len(found), np.float32), found.dates, found.raws)
     return SearchAnswer(worker.generation, query, results, time.perf_counter() - start, "",
                         Timeline(found.months, found.days))
 
@@ -212,10 +220,11 @@ class SearchController(QObject):
         return self.library is not None if query.empty else self.searcher is not None
 
     def _start(self, gen: int, query: Query) -> None:
+        pair = self.settings.pair_raws
         if query.empty:
-            worker = Worker(browse_job, self.library, query, generation=gen, name="browse")
+            worker = Worker(browse_job, self.library, query, pair, generation=gen, name="browse")
         else:
-            worker = Worker(search_job, self.searcher, query, self.settings.max_results,
+            worker = Worker(search_job, self.searcher, query, self.settings.max_results, pair,
                             generation=gen, name="search")
         worker.signals.result.connect(self._on_result)
         worker.signals.error.connect(self._on_error)

@@ -49,6 +49,7 @@ class Settings:
     int8: bool = False  # int8 image model on the CPU (see export.quantized_visual)
     thumb_size: int = 160  # tile size in the grid, pixels
     show_scores: bool = True
+    pair_raws: bool = True  # a RAW and the JPEG of its shot show as one photo (core.pairs)
     sort: str = "relevance"  # or "date"
     max_results: int = 2000
     cutoff: int = 0  # relevance cut-off slider, percent of the score range
@@ -180,6 +181,12 @@ class SettingsDialog(QDialog):
         self.scores_check.setChecked(settings.show_scores)
         form.addRow("", self.scores_check)
 
+        self.pairs_check = QCheckBox("Show a RAW and the JPEG of the same shot as one photo")
+        self.pairs_check.setToolTip("IMG_0001.CR2 and IMG_0001.JPG in one folder show as the "
+                                    "JPEG with a RAW badge; untick to see both files")
+        self.pairs_check.setChecked(settings.pair_raws)
+        form.addRow("", self.pairs_check)
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -229,4 +236,5 @@ class SettingsDialog(QDialog):
         self.settings.int8 = self.int8_check.isChecked()
         self.settings.thumb_size = self.thumb_combo.currentData()
         self.settings.show_scores = self.scores_check.isChecked()
+        self.settings.pair_raws = self.pairs_check.isChecked()
         super().accept()
