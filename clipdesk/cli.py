@@ -83,12 +83,29 @@ def _end_of_day(text: str) -> float:
     return stamp + 86399.999 if len(text.strip()) <= 10 else stamp
 
 
+def _moment(seconds: float) -> str:
+    """A video's moment as a player shows it: M:SS, or H:MM:SS past an hour."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def _print_hits(hits, as_json: bool) -> None:
+    """``score<TAB>path`` per hit, best first; a video adds ``<TAB>t=M:SS``, the moment that
+    matched (``"time": seconds`` in JSON)."""
     if as_json:
-        print(json.dumps([{"path": h.path, "score": round(h.score, 6)} for h in hits], indent=1))
+        out = []
+        for h in hits:
+            item = {"path": h.path, "score": round(h.score, 6)}
+            if h.time is not None:
+                item["time"] = round(h.time, 3)
+            out.append(item)
+        print(json.dumps(out, indent=1))
     else:
         for h in hits:
-            print(f"{h.score:.4f}\t{h.path}")
+            moment = f"\tt={_moment(h.time)}" if h.time is not None else ""
+            print(f"{h.score:.4f}\t{h.path}{moment}")
 
 
 def _print_dated(hits, as_json: bool) -> None:

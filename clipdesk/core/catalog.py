@@ -704,6 +704,13 @@ class Catalog:
         vectors = from_blobs([r[1] for r in rows], model.dim)
         return [(float(r[0]), v) for r, v in zip(rows, vectors, strict=True)]
 
+    def video_facts(self, hash_: str) -> FileRow | None:
+        """A read video ('ok') holding this content: its size, date and duration stand for a
+        copy or a rename, which then needs no decoding."""
+        row = self.db.execute("SELECT * FROM files WHERE hash = ? AND status = 'ok' AND "
+                              "duration IS NOT NULL LIMIT 1", (hash_,)).fetchone()
+        return FileRow.of(row) if row else None
+
     def frame_times(self, model: ModelRow, hash_: str) -> list[float]:
         """The times (seconds) of a video's sampled frames, in order: what the app shows of
         a video's moments (their thumbnails: ``ThumbnailStore.frame_path``)."""

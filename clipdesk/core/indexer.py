@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clipdesk.core import decode
-from clipdesk.core.catalog import ModelRow, Outcome
+from clipdesk.core import decode, video
+from clipdesk.core.catalog import ModelRow, Outcome, frame_key
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
 from clipdesk.core.models import Encoder
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 SAVE_EVERY_S = 60.0
 TIME_LIMIT_S = 60.0  # per photo (read + decode); one that takes longer is skipped as failed
+# a video in the decode window counts as this many photos: its frames wait there as the
+# model's input (64 frames of ViT-B-32: 38 MB), so few may be ahead of the model at once
+VIDEO_WEIGHT = 8
 
 
 @dataclass
@@ -82,6 +85,13 @@ class _Prepared:
     vector: np.ndarray | None = None  # stored embedding, when the content is known
     error: str | None = None
     vanished: bool = False
+    # a video (``photo`` holds its size and date): its frames' times, and their model input
+    # (N, 3, S, S) when the model must run, else their stored vectors
+    duration: float | None = None
+    frame_times: list[float] | None = None
+    frames_tensor: np.ndarray | None = None
+    frame_vectors: np.ndarray | None = None
+    frames_fresh: bool = False  # the frame vectors were just embedded
 
 
 class Indexer:
@@ -165,8 +175,10 @@ class Indexer:
 
     def remove_root(self, folder: Path) -> int:
         """Stop following a folder: forget its photos (the photos themselves are untouched)."""
+        videos = {row.id for rid, root in self.catalog.roots() if root == Path(folder)
+                  for row in self.catalog.files_under(rid, str(root)).values() if row.is_video}
         ids = self.catalog.remove_root(Path(folder))
-        self.index.remove(ids)
+        self.index.remove(self._keys(ids, videos))
         self.save()
         return len(ids)
 
@@ -237,7 +249,7 @@ class Indexer:
         gone = [row.id for p, row in known.items()
                 if p not in scan.found and not p.startswith(scan.hidden)]
         self.catalog.record_scan(scan.root_id, scan.found, known, gone)
-        self.index.remove(gone)
+        self.index.remove(self._keys(gone, {row.id for row in known.values() if row.is_video}))
         report.removed += len(gone)
         return self.catalog.needing_work(self.model, scan.root_id, str(scan.path))
 
@@ -259,6 +271,8 @@ class Indexer:
         try:
             st = os.stat(path)
             out.size, out.mtime_ns = st.st_size, st.st_mtime_ns
+            if video.is_video_name(path):
+                return self._prepare_video(out)
             data = decode.read_bytes(path)
             hash_ = decode.content_hash(data)
             out.vector = self.catalog.embedding(self.model, hash_)
@@ -299,17 +313,14 @@ class Indexer:
         window: deque[tuple[Future, tuple[int, str]]] = deque()  # (future, its job)
         jobs = iter(todo)
         try:
-            for job in jobs:
-                window.append((pool.submit(self._prepare, *job), job))
-                if len(window) >= self.batch_size * 2:
-                    break
+            self._fill(window, jobs, pool)
             while window and not self._stop.is_set():
                 res = self._wait(*window.popleft())
-                nxt = next(jobs, None)
-                if nxt is not None:
-                    window.append((pool.submit(self._prepare, *nxt), nxt))
+                self._fill(window, jobs, pool)
                 (to_embed if res.tensor is not None else to_write).append(res)
-                if len(to_embed) >= self.batch_size or (not window and (to_embed or to_write)):
+                frames = sum(len(r.frame_times or ()) for r in to_write if r.frames_tensor is not None)
+                if (len(to_embed) >= self.batch_size or frames >= self.batch_size
+                        or (not window and (to_embed or to_write))):
                     batch = np.stack([r.tensor for r in to_embed]) if to_embed else None
                     self._commit(to_embed, to_write, report, batch)
                     n = len(to_embed) + len(to_write)
@@ -335,6 +346,65 @@ class Indexer:
                 self._commit([], to_write, report, None)
             if bar is not None:
                 bar.close()
+
+    def _fill(self, window: deque, jobs, pool: ThreadPoolExecutor) -> None:
+        """Keep the decode workers ahead of the model by about two batches, a video counting
+        as VIDEO_WEIGHT photos."""
+        weight = sum(VIDEO_WEIGHT if video.is_video_name(job[1]) else 1 for _, job in window)
+        while weight < self.batch_size * 2:
+            job = next(jobs, None)
+            if job is None:
+                return
+            window.append((pool.submit(self._prepare, *job), job))
+            weight += VIDEO_WEIGHT if video.is_video_name(job[1]) else 1
+
+    def _prepare_video(self, out: _Prepared) -> _Prepared:
+        """A video, in a worker thread: hash it in chunks; a content already known keeps its
+        frames' vectors, else sampled frames are made ready for the model. Thumbnails of the
+        video (its first frame that is not blank) and of each frame are written here."""
+        hash_ = video.file_hash(out.path)
+        thumbnails = self.library.thumbnails
+        known = (self.catalog.video_frames(self.model, hash_)
+                 if self.catalog.has_embedding(self.model.id, hash_) else [])
+        facts = self.catalog.video_facts(hash_) if known else None
+        out.vector = self.catalog.embedding(self.model, hash_) if known else None
+        if known and facts is not None and thumbnails.exists(hash_):  # a copy, a rename
+            out.photo = decode.Photo(hash_, facts.width, facts.height, facts.taken_at)
+            out.duration = facts.duration
+            out.frame_times = [t for t, _ in known]
+            out.frame_vectors = np.stack([v for _, v in known])
+            return out
+        deadline = self._started.get(out.file_id, time.monotonic()) + self.time_limit * 0.9
+        clip = video.read(out.path, self._min_side, hash_, deadline)
+        out.photo = decode.Photo(hash_, clip.width, clip.height, clip.taken_at)
+        out.duration = clip.duration
+        try:
+            if not thumbnails.exists(hash_):
+                thumbnails.save(hash_, clip.frames[0].image)
+            for frame in clip.frames:
+                if not thumbnails.frame_path(hash_, frame.t).is_file():
+                    thumbnails.save_frame(hash_, frame.t, frame.image)
+        except OSError as exc:  # disk full: the video is fine, the app shows it anyway
+            log.warning("could not write the thumbnails of %s: %s", out.path, exc)
+        if known:
+            out.frame_times = [t for t, _ in known]
+            out.frame_vectors = np.stack([v for _, v in known])
+        else:
+            out.frame_times = [f.t for f in clip.frames]
+            out.frames_tensor = np.stack([self._preprocess(f.image) for f in clip.frames])
+        clip.frames = []  # the tensor is all the model needs; free the pixels
+        return out
+
+    @staticmethod
+    def _keys(ids: list[int], videos: set[int]) -> list[int]:
+        """The usearch keys of these files: a photo's id; for a video, every key its frames
+        may have (its id too: a file that was a photo before)."""
+        out = []
+        for i in ids:
+            out.append(i)
+            if i in videos:
+                out += [frame_key(i, n) for n in range(video.MAX_FRAMES)]
+        return out
 
     def _wait(self, fut: Future, job: tuple[int, str]) -> _Prepared:
         """The worker's result, or a failure once the photo has run past the time limit."""
@@ -365,8 +435,15 @@ class Indexer:
             vectors = self.encoder.encode_images(batch).astype(np.float16)
             for res, vec in zip(to_embed, vectors, strict=True):
                 res.vector, res.tensor = vec, None
+        for res in to_write:  # a video's frames: one batch of their own
+            if res.frames_tensor is not None:
+                res.frame_vectors = self.encoder.encode_images(res.frames_tensor).astype(
+                    np.float16)
+                res.frames_tensor, res.frames_fresh = None, True
         add_keys, add_vecs, drop, outcomes = [], [], [], []
         for res, fresh in [(r, True) for r in to_embed] + [(r, False) for r in to_write]:
+            if video.is_video_name(res.path):  # whatever frames it had go; its new ones come
+                drop += self._keys([res.file_id], {res.file_id})
             if res.vanished:
                 outcomes.append(Outcome(res.file_id, vanished=True))
                 drop.append(res.file_id)
@@ -375,6 +452,21 @@ class Indexer:
                 outcomes.append(Outcome(res.file_id, res.size, res.mtime_ns, error=res.error))
                 drop.append(res.file_id)
                 report.failed.append((res.path, res.error))
+            elif res.frame_times is not None:  # a video: in the index by its frames
+                p, fresh = res.photo, res.frames_fresh
+                vectors = np.asarray(res.frame_vectors, dtype=np.float16)
+                outcomes.append(Outcome(
+                    res.file_id, res.size, res.mtime_ns, hash=p.hash, taken_at=p.taken_at,
+                    width=p.width, height=p.height, duration=res.duration,
+                    new_vector=video.mean_vector(vectors) if fresh else None,
+                    new_frames=list(zip(res.frame_times, vectors, strict=True)) if fresh
+                    else None))
+                if fresh:
+                    report.embedded += 1
+                else:
+                    report.reused += 1
+                add_keys += [frame_key(res.file_id, n) for n in range(len(vectors))]
+                add_vecs += list(vectors)
             else:
                 p = res.photo
                 outcomes.append(Outcome(res.file_id, res.size, res.mtime_ns, hash=p.hash,

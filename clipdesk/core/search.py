@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipdesk.core import decode
+from clipdesk.core import decode, video
 from clipdesk.core.catalog import ModelRow, file_of_key, frame_of_key
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
@@ -87,7 +87,10 @@ class Searcher:
         return vec
 
     def image_vector(self, path: Path) -> np.ndarray:
-        """An image's embedding: the stored one when the library has this content, else CLIP."""
+        """An image's embedding: the stored one when the library has this content, else CLIP.
+        A video's is the mean of its sampled frames' (``video_vector``)."""
+        if video.is_video_name(path):
+            return self.video_vector(path)
         try:
             data = decode.read_bytes(path)
         except FileNotFoundError as exc:
@@ -103,6 +106,21 @@ class Searcher:
         except decode.DecodeError as exc:
             raise ClipDeskError(f"cannot use {path}: {exc}") from exc
         return self.encoder.encode_pil([photo.image])[0]
+
+    def video_vector(self, path: Path) -> np.ndarray:
+        """A video's one vector: its frames' unit mean, stored when the library has this
+        content, else sampled and embedded now (a video from outside the library)."""
+        try:
+            digest = video.file_hash(path)
+            stored = self.catalog.embedding(self.model, digest)
+            if stored is not None:
+                return stored
+            clip = video.read(path, self.encoder.image_size, digest)
+        except FileNotFoundError as exc:
+            raise ClipDeskError(f"video not found: {path}") from exc
+        except decode.DecodeError as exc:
+            raise ClipDeskError(f"cannot use {path}: {exc}") from exc
+        return video.mean_vector(self.encoder.encode_pil([f.image for f in clip.frames]))
 
     def query_vector(self, texts=(), images=(), negatives=(), negative_images=()) -> np.ndarray:
         """Positive texts and images summed, minus ``NEGATIVE_WEIGHT`` times each negative

@@ -89,9 +89,16 @@ def file_hash(path: str | os.PathLike) -> str:
     """blake2b-128 of the file's bytes, read in 1 MiB chunks (the same digest as
     ``decode.content_hash`` of the whole file)."""
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb", buffering=0) as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError as exc:
+        raise VideoError("is a folder, not a video") from exc
+    except OSError as exc:
+        raise VideoError(f"cannot read: {exc.strerror or exc}") from exc
     return digest.hexdigest()
 
 
