@@ -24,6 +24,7 @@ from clipdesk.core import pairs
 from clipdesk.core.catalog import Catalog
 from clipdesk.core.query import Filters
 from clipdesk.core.scan import media_kind
+from clipdesk.core.video import VIDEO_SUFFIXES
 
 # datetime.fromtimestamp refuses times before 1970 on Windows: older dates join January 1970.
 EARLIEST = 0.0
@@ -75,6 +76,7 @@ class Listing:
     months: Sections
     days: Sections
     raws: dict[int, str] = field(default_factory=dict)  # row -> its RAW, pairs folded (core.pairs)
+    durations: dict[int, float] = field(default_factory=dict)  # row -> a video's length, seconds
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -149,5 +151,9 @@ def listing(catalog: Catalog, filters: Filters | None = None, pair_raws: bool = 
     paths = [r[1] for r in rows]
     hashes = [r[2] for r in rows]
     del rows
+    videos = [i for i, p in enumerate(paths) if p[p.rfind("."):].lower() in VIDEO_SUFFIXES]
+    facts = catalog.files_by_ids([int(ids[i]) for i in videos]) if videos else {}
+    durations = {i: row.duration for i in videos
+                 if (row := facts.get(int(ids[i]))) is not None and row.duration is not None}
     return Listing(ids, paths, hashes, dates, sections(dates, "month"), sections(dates, "day"),
-                   raws)
+                   raws, durations)

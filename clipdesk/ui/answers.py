@@ -45,6 +45,8 @@ class ResultSet:
     dates: np.ndarray  # float64 Unix times, -inf when unknown
     # result -> the RAW of its shot, when a RAW and its JPEG show as one photo (core.pairs)
     raws: dict[int, str] = field(default_factory=dict)
+    # videos: result -> (its best moment in seconds or None when browsing, its length)
+    videos: dict[int, tuple[float | None, float]] = field(default_factory=dict)
 
     @classmethod
     def from_hits(cls, hits: list[Hit]) -> ResultSet:
@@ -54,7 +56,9 @@ class ResultSet:
             np.fromiter((h.file_id for h in hits), np.int64, n),
             np.fromiter((h.score for h in hits), np.float32, n),
             np.fromiter((h.taken_at if h.taken_at is not None else -np.inf for h in hits),
-                        np.float64, n))
+                        np.float64, n),
+            videos={i: (h.time, h.duration) for i, h in enumerate(hits)
+                    if getattr(h, "duration", None) is not None})
 
     @classmethod
     def empty(cls) -> ResultSet:
@@ -68,8 +72,9 @@ class ResultSet:
         from clipdesk.core.search import Hit
 
         date = float(self.dates[i])
+        moment, duration = self.videos.get(i, (None, None))
         return Hit(self.paths[i], float(self.scores[i]), int(self.ids[i]),
-                   date if np.isfinite(date) else None, self.hashes[i])
+                   date if np.isfinite(date) else None, self.hashes[i], moment, duration)
 
 
 @dataclass

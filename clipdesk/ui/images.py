@@ -56,3 +56,47 @@ def read_photo(path: str, fit: QSize | None = None) -> QImage:
     except DecodeError as exc:
         log.info("cannot show %s: %s", path, exc)
         return QImage()
+
+
+def load_frame(path: str, t: float, fit: QSize | None = None) -> QImage:
+    """A video's frame at ``t`` seconds (the first frame at or after it, from the keyframe
+    before it), upright and scaled down to fit in ``fit``: the preview's moment and Copy
+    image of a video. Raises ``DecodeError`` (``video.VideoError``) with a reason."""
+    import av
+
+    from clipdesk.core.video import VideoError
+
+    try:
+        container = av.open(path, metadata_errors="ignore")
+    except FileNotFoundError as exc:
+        raise VideoError("the file is gone") from exc
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"cannot read the video: {exc}") from exc
+    with container:
+        stream = container.streams.best("video")
+        if stream is None:
+            raise VideoError("no video stream in it")
+        chosen = None
+        try:
+            if t > 0 and stream.time_base:
+                container.seek(int(t / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                chosen = frame
+                if frame.time is None or frame.time >= t - 1e-3:
+                    break
+        except av.FFmpegError as exc:
+            if chosen is None:
+                raise VideoError(f"damaged video: {exc}") from exc
+        if chosen is None:
+            raise VideoError("no frame could be decoded there")
+        rotation = int(getattr(chosen, "rotation", 0) or 0) % 360
+        w, h = chosen.width, chosen.height
+        box = (fit.width(), fit.height()) if fit is not None and fit.isValid() else (w, h)
+        if rotation in (90, 270):
+            box = (box[1], box[0])
+        scale = min(1.0, box[0] / max(1, w), box[1] / max(1, h))
+        image = chosen.reformat(width=max(2, round(w * scale)), height=max(2, round(h * scale)),
+                                format="rgb24", interpolation="AREA").to_image()
+    if rotation:  # FFmpeg's display rotation is counter-clockwise, as PIL's
+        image = image.rotate(rotation, expand=True)
+    return to_qimage(image)

@@ -35,9 +35,9 @@ from clipdesk.ui import desktop
 from clipdesk.ui.engine import Engine, ModelState, SearchAnswer
 from clipdesk.ui.filterbar import CutoffControl, EmptyState, empty_state_html
 from clipdesk.ui.folders import FoldersDialog
-from clipdesk.ui.images import load_photo, read_photo
+from clipdesk.ui.images import load_frame, load_photo, read_photo
 from clipdesk.ui.preview import PreviewDialog
-from clipdesk.ui.results import ZOOM_STEPS, ResultsModel, ResultsView
+from clipdesk.ui.results import ZOOM_STEPS, ResultsModel, ResultsView, hit_key
 from clipdesk.ui.searchbar import SearchBar, is_image_file
 from clipdesk.ui.settings import Settings, SettingsDialog
 from clipdesk.ui.sidebar import Sidebar, SidebarControl
@@ -360,6 +360,7 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _on_library_opened(self, roots: int) -> None:
         self.model.thumbnail_path = self.engine.library.thumbnail_path
+        self.model.frame_thumbnail_path = self.engine.library.frame_thumbnail_path
         # an empty query browses the library: the first thing on screen, no model needed
         self.engine.search_control.set_library(self.engine.library, self.search_bar.query())
         self.pages.setCurrentWidget(self.browse_page if roots else self.welcome)
@@ -691,7 +692,7 @@ class MainWindow(QMainWindow):
         self.search_bar.set_text("")
         self.search_bar.field.blockSignals(False)
         for hit in hits:
-            pixmap = self.loader.pixmap(hit.hash or hit.path)
+            pixmap = self.loader.pixmap(hit_key(hit))
             image = pixmap.toImage() if pixmap is not None else None
             self.search_bar.add_image(hit.path, image, exclude=True, search=False)
         self.run_query(self.search_bar.query())
@@ -707,7 +708,7 @@ class MainWindow(QMainWindow):
                                          "are looking for, or use More like these first.", 6000)
             return
         for hit in hits:
-            pixmap = self.loader.pixmap(hit.hash or hit.path)
+            pixmap = self.loader.pixmap(hit_key(hit))
             image = pixmap.toImage() if pixmap is not None else None
             self.search_bar.add_image(hit.path, image, exclude=True, search=False,
                                       negative=negative)
@@ -735,14 +736,29 @@ class MainWindow(QMainWindow):
                 "Copied the path" if len(paths) == 1 else f"Copied {len(paths)} paths", 3000)
 
     def copy_selected_image(self) -> None:
-        paths = self.current_paths()
-        if not paths:
+        """The photo, at up to COPY_MAX pixels; a video's frame at its moment (the one that
+        matched, or the first sampled one while browsing)."""
+        hits = self.current_hits()
+        if not hits:
             return
-        path = paths[0]
-        worker = Worker(lambda _w: load_photo(path, QSize(COPY_MAX, COPY_MAX)), name="copy image")
+        path, hit, fit = hits[0].path, hits[0], QSize(COPY_MAX, COPY_MAX)
+        if hit.duration is not None:
+            frames = self.video_frame_times(hit)
+            moment = hit.time if hit.time is not None else (frames[0] if frames else 0.0)
+            job = lambda _w: load_frame(path, moment, fit)  # noqa: E731
+        else:
+            job = lambda _w: load_photo(path, fit)  # noqa: E731
+        worker = Worker(job, name="copy image")
         worker.signals.result.connect(lambda _g, image: self._copy_image_done(path, image))
         worker.signals.error.connect(lambda _g, error: self._copy_image_failed(path, error))
         self.engine.general.start(worker)
+
+    def video_frame_times(self, hit) -> list[float]:
+        """The times of a video's sampled frames (the model answering searches'), in order."""
+        searcher = self.engine.searcher
+        if searcher is None or not hit.hash:
+            return []
+        return searcher.catalog.frame_times(searcher.model, hit.hash)
 
     def _copy_image_failed(self, path: str, error: JobError) -> None:
         self.statusBar().showMessage(f"Could not copy {Path(path).name}: {error}", 5000)

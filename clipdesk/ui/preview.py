@@ -9,22 +9,29 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
+from clipdesk.ui import desktop
 from clipdesk.ui.engine import Engine, PhotoInfo
-from clipdesk.ui.images import load_photo
-from clipdesk.ui.results import ResultsModel
+from clipdesk.ui.images import load_frame, load_photo
+from clipdesk.ui.results import ResultsModel, duration_text, hit_key
+from clipdesk.ui.thumbnails import read_thumbnail
 from clipdesk.ui.workers import JobError, Worker
+
+FRAME_TILE = 96  # a video's frames in the preview's strip, pixels
+_TIME = Qt.ItemDataRole.UserRole + 1  # a strip item's time, seconds
 
 
 def _size_text(n: int | None) -> str:
@@ -106,9 +113,37 @@ class PreviewDialog(QDialog):
         raw_row.addWidget(self.raw_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.raw_box = QWidget()
         self.raw_box.setLayout(raw_row)
+        # a video: the moment shown, an Open button for the system's player, and a strip of
+        # its other sampled frames (their thumbnails) below the picture; a click shows one
+        self.video = None  # (best moment or None, length) of the video shown
+        self.moment = None  # the time shown, seconds
+        self.moment_label = QLabel()
+        self.open_button = QPushButton("Open in player")
+        self.open_button.setToolTip("Play the video in the system's player (Ctrl+O)")
+        self.open_button.setShortcut(QKeySequence("Ctrl+O"))
+        self.open_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.open_button.clicked.connect(self.open_video)
+        video_row = QVBoxLayout()
+        video_row.setContentsMargins(0, 0, 0, 0)
+        video_row.addWidget(self.moment_label)
+        video_row.addWidget(self.open_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.video_box = QWidget()
+        self.video_box.setLayout(video_row)
+        self.frames = QListWidget()
+        self.frames.setViewMode(QListWidget.ViewMode.IconMode)
+        self.frames.setFlow(QListWidget.Flow.LeftToRight)
+        self.frames.setWrapping(False)
+        self.frames.setMovement(QListWidget.Movement.Static)
+        self.frames.setIconSize(QSize(FRAME_TILE, FRAME_TILE))
+        self.frames.setFixedHeight(FRAME_TILE + 2 * self.fontMetrics().height() + 16)
+        self.frames.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.frames.itemClicked.connect(lambda item: self.show_moment(item.data(_TIME)))
+        self.frames.hide()
+        self._frames_generation = 0
         form = QFormLayout()
         form.addRow("Path:", self.path_label)
         form.addRow("RAW:", self.raw_box)
+        form.addRow("Video:", self.video_box)
         form.addRow("Size:", self.size_label)
         form.addRow("Date:", self.date_label)
         form.addRow("Dimensions:", self.dims_label)
@@ -122,8 +157,11 @@ class PreviewDialog(QDialog):
         side.addWidget(info)
         side.addStretch()
         side.addWidget(self.position_label)
+        picture = QVBoxLayout()
+        picture.addWidget(self.image, 1)
+        picture.addWidget(self.frames)
         row_layout = QHBoxLayout(self)
-        row_layout.addWidget(self.image, 1)
+        row_layout.addLayout(picture, 1)
         row_layout.addLayout(side)
 
         engine.tagsReady.connect(self._on_tags)
@@ -165,12 +203,97 @@ class PreviewDialog(QDialog):
         self.date_label.setText(_date(hit.taken_at))
         self.tags_label.setText("…")
         self.position_label.setText(f"{row + 1:,} of {count:,}")
-        thumb = self.model.loader.pixmap(hit.hash or hit.path)
+        thumb = self.model.loader.pixmap(hit_key(hit))
         self.image.set_image(thumb if thumb is not None else QPixmap())
-        self._load(hit.path)
+        self.video = self.model.video_at(row)
+        self.form.setRowVisible(self.video_box, self.video is not None)
+        self.frames.clear()
+        self.frames.setVisible(self.video is not None)
+        self.moment = None
+        if self.video is not None:
+            self._load_frames(hit)
+            self.show_moment(hit.time if hit.time is not None else None)
+        else:
+            self._load(hit.path)
         self.engine.photo_info(hit.path)
         self.engine.tags(hit.path)
         self.rowChanged.emit(row)
+
+    # ---------------------------------------------------------------- videos
+
+    def show_moment(self, t: float | None) -> None:
+        """Show the video's frame at ``t`` seconds (None: its first sampled frame, once the
+        strip knows it), and mark it in the strip."""
+        if self.video is None:
+            return
+        if t is None:
+            if not self.frames.count():
+                self.moment_label.setText(f"length {duration_text(self.video[1])}")
+                return  # the strip's arrival shows the first frame
+            t = self.frames.item(0).data(_TIME)
+        self.moment = float(t)
+        best = self.video[0]
+        what = "best match" if best is not None and abs(best - self.moment) < 1e-3 else "frame"
+        self.moment_label.setText(f"{what} at {duration_text(self.moment)} of "
+                                  f"{duration_text(self.video[1])}")
+        self._mark_moment()
+        self._generation += 1
+        screen = self.screen().availableGeometry().size() if self.screen() else QSize(1600, 1200)
+        path, moment = self.path, self.moment
+        worker = Worker(lambda _w: load_frame(path, moment, screen), generation=self._generation,
+                        name="preview frame")
+        worker.signals.result.connect(self._on_image)
+        worker.signals.error.connect(self._on_image_failed)
+        self.engine.general.start(worker)
+
+    def _mark_moment(self) -> None:
+        for i in range(self.frames.count()):
+            item = self.frames.item(i)
+            if self.moment is not None and abs(item.data(_TIME) - self.moment) < 1e-3:
+                self.frames.setCurrentItem(item)
+                self.frames.scrollToItem(item)
+                return
+
+    def _load_frames(self, hit) -> None:
+        """The strip: each sampled frame's thumbnail and time, read in a worker."""
+        searcher = self.engine.searcher
+        library = self.engine.library
+        if searcher is None or library is None or not hit.hash:
+            return
+        self._frames_generation += 1
+        catalog, model, hash_ = searcher.catalog, searcher.model, hit.hash
+
+        def job(_w) -> list[tuple[float, QImage]]:
+            times = catalog.frame_times(model, hash_)
+            fit = QSize(FRAME_TILE, FRAME_TILE)
+            return [(t, read_thumbnail(str(library.frame_thumbnail_path(hash_, t)), fit))
+                    for t in times]
+
+        worker = Worker(job, generation=self._frames_generation, name="video frames")
+        worker.signals.result.connect(self._on_frames)
+        self.engine.general.start(worker)
+
+    @Slot(int, object)
+    def _on_frames(self, generation: int, frames: list) -> None:
+        if generation != self._frames_generation or self.video is None:
+            return
+        self.frames.clear()
+        for t, image in frames:
+            item = QListWidgetItem(duration_text(t))
+            item.setData(_TIME, float(t))
+            if not image.isNull():
+                item.setIcon(QIcon(QPixmap.fromImage(image)))
+            item.setToolTip(f"{duration_text(t)}: click to see this moment")
+            self.frames.addItem(item)
+        if self.moment is None and frames:
+            self.show_moment(None)
+        else:
+            self._mark_moment()
+
+    def open_video(self) -> None:
+        """The video in the system's player."""
+        if self.video is not None:
+            desktop.open_file(self.path)
 
     def toggle_raw(self) -> None:
         """A RAW+JPEG pair: show the RAW (decoded as ClipDesk reads it), or the JPEG again."""

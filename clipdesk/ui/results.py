@@ -52,6 +52,7 @@ PathRole = Qt.ItemDataRole.UserRole + 2
 ScoreRole = Qt.ItemDataRole.UserRole + 3
 DateRole = Qt.ItemDataRole.UserRole + 4
 RawRole = Qt.ItemDataRole.UserRole + 5  # the RAW shown as one photo with this JPEG, or None
+VideoRole = Qt.ItemDataRole.UserRole + 6  # a video's (best moment or None, length), or None
 
 ZOOM_STEPS = (96, 128, 160, 192, 224, 256, 320)
 MARGIN = 6
@@ -63,13 +64,29 @@ WAITING_LIMIT = 2 * MAX_PENDING  # tiles remembered as waiting for a thumbnail, 
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
 _DECORATION = int(Qt.ItemDataRole.DecorationRole.value)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
-_HIT, _PATH, _SCORE, _DATE, _RAW = HitRole, PathRole, ScoreRole, DateRole, RawRole
+_HIT, _PATH, _SCORE, _DATE, _RAW, _VIDEO = (HitRole, PathRole, ScoreRole, DateRole, RawRole,
+                                           VideoRole)
 _HIT_ROLES = frozenset((_DISPLAY, _TOOLTIP, _HIT))
 
 
 def hit_key(hit: Hit) -> str:
-    """The thumbnail cache's key: the content hash (a moved photo keeps its thumbnail)."""
-    return hit.hash or hit.path
+    """The thumbnail cache's key: the content hash (a moved photo keeps its thumbnail); a
+    video found at a moment, that frame's."""
+    return tile_key(hit.path, hit.hash, getattr(hit, "time", None))
+
+
+def tile_key(path: str, hash_: str | None, moment: float | None) -> str:
+    if hash_ and moment is not None:
+        return f"{hash_}@{round(moment * 1000)}"
+    return hash_ or path
+
+
+def duration_text(seconds: float) -> str:
+    """A video's length or a moment in it: "0:07", "1:23", "1:02:03"."""
+    total = max(0, int(round(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class ResultsModel(QAbstractListModel):
@@ -86,6 +103,8 @@ class ResultsModel(QAbstractListModel):
         self.loader = loader
         self.loader.ready.connect(self._on_thumbnails)
         self.thumbnail_path: Callable[[str], os.PathLike] | None = None
+        # a video's sampled frame's thumbnail: (hash, seconds) -> path (Library's)
+        self.frame_thumbnail_path: Callable[[str, float], os.PathLike] | None = None
         self._results = ResultSet.empty()
         self._order = np.zeros(0, dtype=np.int64)
         self._count = 0
@@ -204,6 +223,10 @@ class ResultsModel(QAbstractListModel):
     def path_at(self, row: int) -> str:
         return self._results.paths[int(self._order[row])]
 
+    def video_at(self, row: int) -> tuple[float | None, float] | None:
+        """A video's (best moment in seconds, None when browsing; its length), else None."""
+        return self._results.videos.get(int(self._order[row]))
+
     def raw_at(self, row: int) -> str | None:
         """The RAW shown as one photo with the JPEG at ``row`` (``core.pairs``), or None."""
         return self._results.raws.get(int(self._order[row]))
@@ -232,6 +255,9 @@ class ResultsModel(QAbstractListModel):
         if role == _DECORATION:  # the hot path: no Hit object
             path, hash_ = self._results.paths[at], self._results.hashes[at]
             key = hash_ or path
+            video = self._results.videos.get(at) if self._results.videos else None
+            if video is not None and video[0] is not None and hash_:  # a video's moment
+                key = tile_key(path, hash_, video[0])
             pixmap = self.loader.pixmap(key)
             if pixmap is None and not self.loader.failed(key):
                 if len(self._waiting) > WAITING_LIMIT:  # forget requests the loader dropped
@@ -239,6 +265,8 @@ class ResultsModel(QAbstractListModel):
                                      if self.loader.queued(k)}
                 self._waiting.setdefault(key, set()).add(row)
                 thumb = str(self.thumbnail_path(hash_)) if hash_ and self.thumbnail_path else None
+                if key != (hash_ or path) and self.frame_thumbnail_path is not None:
+                    thumb = str(self.frame_thumbnail_path(hash_, video[0]))
                 self.loader.request(key, path, thumb)
             return pixmap
         if role == _PATH:
@@ -250,6 +278,8 @@ class ResultsModel(QAbstractListModel):
             return date if np.isfinite(date) else None
         if role == _RAW:
             return self._results.raws.get(at)
+        if role == _VIDEO:
+            return self._results.videos.get(at)
         if role not in _HIT_ROLES:  # fonts, colours, check state...: asked per tile per paint
             return None
         hit = self._results.hit(at)
@@ -258,7 +288,12 @@ class ResultsModel(QAbstractListModel):
         if role == _TOOLTIP:
             when = _date_text(hit.taken_at)
             raw = self._results.raws.get(at)
+            video = ""
+            if hit.duration is not None:
+                video = f"\nvideo, {duration_text(hit.duration)}" + (
+                    f", best at {duration_text(hit.time)}" if hit.time is not None else "")
             return (f"{hit.path}" + (f"\nwith its RAW {os.path.basename(raw)}" if raw else "")
+                    + video
                     + f"\nscore {hit.score:.3f}" + (f" · {when}" if when else ""))
         if role == _HIT:
             return hit
@@ -351,6 +386,10 @@ class TileDelegate(QStyledItemDelegate):
             painter.fillRect(target, base)
         if index.data(RawRole) is not None or pairs.is_raw(index.data(PathRole) or ""):
             self.paint_badge(painter, target, "RAW", Qt.Corner.TopLeftCorner)
+        video = index.data(VideoRole)
+        if video is not None:
+            self.paint_badge(painter, target, "▶ " + duration_text(video[1]),
+                             Qt.Corner.BottomRightCorner)
         model = index.model()
         sort = getattr(model, "sort", "relevance")
         if self.caption_shown(sort):
@@ -358,6 +397,8 @@ class TileDelegate(QStyledItemDelegate):
                 caption = _date_text(index.data(DateRole)) or "no date"
             else:
                 caption = f"{index.data(ScoreRole):.3f}"
+                if video is not None and video[0] is not None:  # the moment that matched
+                    caption += f" · at {duration_text(video[0])}"
             text_rect = QRect(rect.x(), square.bottom() + 2, rect.width(), self.text_height())
             selected = bool(option.state & QStyle.StateFlag.State_Selected)
             colour: QColor = palette.color(

@@ -100,7 +100,8 @@ def browse_job(worker: Worker, library: Library, query: Query,
     start = time.perf_counter()
     found = browse.listing(library.catalog, query.filters, pair_raws)
     results = ResultSet(found.paths, found.hashes, found.ids,
-                        np.zeros(len(found), np.float32), found.dates, found.raws)
+                        np.zeros(len(found), np.float32), found.dates, found.raws,
+                        {i: (None, d) for i, d in found.durations.items()})
     return SearchAnswer(worker.generation, query, results, time.perf_counter() - start, "",
                         Timeline(found.months, found.days))
 
