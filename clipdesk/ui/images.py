@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QImage
 
@@ -41,9 +42,39 @@ def load_photo(path: str, fit: QSize | None = None) -> QImage:
     """The photo at ``path``, turned by EXIF and scaled down to fit in ``fit``. Raises
     ``DecodeError`` with a reason the user can read (not found, too large, damaged...)."""
     from clipdesk.core import decode  # Pillow loads on first use, not at the app's start
+    from clipdesk.core.video import is_video_name
 
+    if is_video_name(path):  # never read whole into memory: a still from its frames
+        return video_still(path, fit)
     box = (max(1, fit.width()), max(1, fit.height())) if fit is not None and fit.isValid() else None
     return to_qimage(decode.display_image(path, box))
+
+
+STILL_TIMES = (0.0, 1.0, 3.0, 10.0)  # where a video's still is looked for, seconds
+BLANK_STD = 6.0  # grey levels spread less than this: a black fade or a white flash
+
+
+def video_still(path: str, fit: QSize | None = None) -> QImage:
+    """A picture standing for a video without its thumbnail (not indexed yet, or the
+    thumbnail trimmed): its first frame at ``STILL_TIMES`` that is not blank, else the first."""
+    from clipdesk.core.decode import DecodeError
+
+    first = None
+    for t in STILL_TIMES:
+        try:
+            image = load_frame(path, t, fit)
+        except DecodeError:
+            if first is None:
+                raise
+            break
+        first = first or image
+        grey = image.convertToFormat(QImage.Format.Format_Grayscale8)
+        levels = [grey.pixelColor(x, y).red()
+                  for x in range(0, grey.width(), max(1, grey.width() // 16))
+                  for y in range(0, grey.height(), max(1, grey.height() // 16))]
+        if float(np.std(levels)) >= BLANK_STD:
+            return image
+    return first
 
 
 def read_photo(path: str, fit: QSize | None = None) -> QImage:

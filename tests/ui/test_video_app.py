@@ -183,6 +183,19 @@ def test_a_video_is_found_at_its_moment_shown_previewed_copied_and_opened(
         QDesktopServices.unsetUrlHandler("file")
 
 
+def test_a_video_without_its_thumbnail_shows_a_still_past_its_black_opening(qtbot, tmp_path):
+    """The grid's fallback and a dropped video's chip (``images.read_photo``): a frame that is
+    not blank, never the whole file read into memory."""
+    from PySide6.QtCore import QSize
+
+    from clipdesk.ui.images import read_photo
+
+    video = videofiles.write(tmp_path / "clip.mp4", [Scene("black", 1.0),
+                                                     Scene("red-circle", 1.0)])
+    image = read_photo(str(video), QSize(80, 80))
+    assert (image.width(), image.height()) == (80, 60) and centre_colour(image) == "red"
+
+
 def test_a_video_that_cannot_be_read_says_why_in_the_preview(qtbot, tmp_path):
     """A frame of a video that is gone or damaged is a one-line reason, not a crash."""
     from PySide6.QtCore import QSize
