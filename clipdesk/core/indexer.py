@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipdesk.core import decode, video
+from clipdesk.core import decode, gpudecode, video
 from clipdesk.core.catalog import ModelRow, Outcome, frame_key
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
@@ -83,6 +83,7 @@ class _Prepared:
     photo: decode.Photo | None = None
     tensor: np.ndarray | None = None  # preprocessed image, when the model must run
     vector: np.ndarray | None = None  # stored embedding, when the content is known
+    pending: gpudecode.Pending | None = None  # a JPEG whose pixels the device decodes
     error: str | None = None
     vanished: bool = False
     # a video (``photo`` holds its size and date): its frames' times, and their model input
@@ -105,12 +106,13 @@ class Indexer:
         batch_size: int = 32,
         on_progress: Callable[[int, int], None] | None = None,
         time_limit: float = TIME_LIMIT_S,
+        device_decode: bool | None = None,
     ):
         library.claim_writer()  # LibraryBusy when another process is updating this library
         self.library = library
         self.catalog = library.catalog
         self.encoder = encoder
-        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        self.workers = workers or max(1, os.cpu_count() or 1)  # every core: on a GPU they feed it
         self.batch_size = batch_size
         self.on_progress = on_progress
         self.time_limit = time_limit
@@ -123,6 +125,9 @@ class Indexer:
         self.index = library.vectors(self.model, persist=True)
         self._min_side = max(encoder.image_size, decode.THUMB_SIZE * 3 // 4)
         self._preprocess = encoder.preprocess  # PIL + numpy: the model's own transform
+        # JPEGs decoded in batches on the model's device (CUDA by default; see gpudecode)
+        self._device_jpeg = gpudecode.for_indexer(encoder, self._min_side, self.workers,
+                                                  device_decode)
         self._last_save = time.monotonic()
 
     def stop(self) -> None:
@@ -276,6 +281,11 @@ class Indexer:
             data = decode.read_bytes(path)
             hash_ = decode.content_hash(data)
             out.vector = self.catalog.embedding(self.model, hash_)
+            if (out.vector is None and self._device_jpeg is not None
+                    and self._device_jpeg.takes(data, path)):  # pixels: with the batch
+                out.photo, orientation = gpudecode.header(data, hash_)
+                out.pending = gpudecode.Pending(data, orientation)
+                return out
             thumbnails = self.library.thumbnails
             need_pixels = out.vector is None or not thumbnails.exists(hash_)
             out.photo = decode.decode(data, self._min_side if need_pixels else None, hash_,
@@ -317,11 +327,12 @@ class Indexer:
             while window and not self._stop.is_set():
                 res = self._wait(*window.popleft())
                 self._fill(window, jobs, pool)
-                (to_embed if res.tensor is not None else to_write).append(res)
+                embed = res.tensor is not None or res.pending is not None
+                (to_embed if embed else to_write).append(res)
                 frames = sum(len(r.frame_times or ()) for r in to_write if r.frames_tensor is not None)
                 if (len(to_embed) >= self.batch_size or frames >= self.batch_size
                         or (not window and (to_embed or to_write))):
-                    batch = np.stack([r.tensor for r in to_embed]) if to_embed else None
+                    batch = self._batch(to_embed, to_write, pool) if to_embed else None
                     self._commit(to_embed, to_write, report, batch)
                     n = len(to_embed) + len(to_write)
                     to_embed, to_write = [], []
@@ -346,6 +357,36 @@ class Indexer:
                 self._commit([], to_write, report, None)
             if bar is not None:
                 bar.close()
+
+    def _batch(self, to_embed: list[_Prepared], to_write: list[_Prepared],
+               pool: ThreadPoolExecutor):
+        """The model's input for ``to_embed``. With the device decoder its pending JPEGs are
+        decoded there (thumbnails written by the pool); one the device rejects is decoded
+        on the CPU, and one that fails there too moves to ``to_write`` with its error."""
+        if self._device_jpeg is None:
+            return np.stack([r.tensor for r in to_embed])
+        gpudecode.assemble(self._device_jpeg, to_embed, self._decode_here,
+                           lambda hash_, image: pool.submit(self._save_thumbnail, hash_, image))
+        to_write += [r for r in to_embed if r.tensor is None]
+        to_embed[:] = [r for r in to_embed if r.tensor is not None]
+        return gpudecode.stack([r.tensor for r in to_embed], self.encoder.device) if to_embed else None
+
+    def _decode_here(self, res: _Prepared, data: bytes) -> None:
+        """The CPU path for a JPEG the device decoder rejected: its tensor, or its error."""
+        try:
+            photo = decode.decode(data, self._min_side, res.photo.hash, name=res.path)
+            self._save_thumbnail(photo.hash, photo.image)
+            res.tensor = self._preprocess(photo.image)
+        except decode.DecodeError as exc:
+            res.error = str(exc)
+
+    def _save_thumbnail(self, hash_: str, image) -> None:
+        thumbnails = self.library.thumbnails
+        if not thumbnails.exists(hash_):
+            try:
+                thumbnails.save(hash_, image)
+            except OSError as exc:  # disk full: the photo is fine, the app shows it anyway
+                log.warning("could not write the thumbnail %s: %s", thumbnails.path(hash_), exc)
 
     def _fill(self, window: deque, jobs, pool: ThreadPoolExecutor) -> None:
         """Keep the decode workers ahead of the model by about two batches, a video counting
