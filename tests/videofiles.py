@@ -44,12 +44,14 @@ def _frame(scene: Scene, size: tuple[int, int], base: Image.Image | None, i: int
 def write(path: Path, scenes: list[Scene], fps: int = FPS, size: tuple[int, int] = SIZE,
           codec: str = "libx264", seed: int = 0, creation_time: str | None = None,
           gop: int | None = None, audio: bool = False, frame_times: list[float] | None = None,
-          ) -> Path:
+          faststart: bool = False) -> Path:
     """Encode ``scenes`` one after another. ``frame_times`` (seconds, one per frame) gives a
-    variable frame rate; ``gop`` the keyframe interval; ``audio`` adds a silent sound track."""
+    variable frame rate; ``gop`` the keyframe interval; ``audio`` adds a silent sound track;
+    ``faststart`` puts an MP4's index first (as for streaming)."""
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as out:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as out:
         if creation_time is not None:
             out.metadata["creation_time"] = creation_time
         stream = out.add_stream(codec, rate=fps)
@@ -57,6 +59,8 @@ def write(path: Path, scenes: list[Scene], fps: int = FPS, size: tuple[int, int]
         stream.pix_fmt = "yuv420p"
         if gop is not None:
             stream.codec_context.gop_size = gop
+        if codec == "libx264" and size[0] * size[1] > 1_000_000:
+            stream.options = {"preset": "ultrafast"}  # an 8K frame: seconds, not ten
         if frame_times is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         sound = out.add_stream("aac", rate=8000) if audio else None
@@ -65,7 +69,11 @@ def write(path: Path, scenes: list[Scene], fps: int = FPS, size: tuple[int, int]
             base = None
             if "-" in scene.what:
                 color, shape = scene.what.split("-")
-                base = tinyclip.draw_shape(color, shape, rng, size=size)
+                big = size[0] * size[1] > 1_000_000  # drawn small and enlarged: fast
+                drawn = (size[0] // 16, size[1] // 16) if big else size
+                base = tinyclip.draw_shape(color, shape, rng, size=drawn)
+                if big:
+                    base = base.resize(size, Image.Resampling.NEAREST)
             for i in range(round(scene.seconds * fps)):
                 frame = av.VideoFrame.from_ndarray(_frame(scene, size, base, i), format="rgb24")
                 if frame_times is not None:

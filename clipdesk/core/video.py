@@ -109,6 +109,23 @@ def mean_vector(vectors: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
+def complete(path: str | os.PathLike) -> bool:
+    """Whether a video looks whole: it opens, has a picture stream and tells its length.
+    What the watcher asks before reading a video that was just written: an MP4 being
+    recorded or copied has no index (``moov``) yet. Reads the header only."""
+    import av
+
+    try:
+        with av.open(os.fspath(path), metadata_errors="ignore") as container:
+            stream = container.streams.best("video")
+            if stream is None:
+                return False
+            length = (stream.duration or 0) * float(stream.time_base or 0)
+            return length > 0 or (container.duration or 0) > 0
+    except (av.FFmpegError, OSError, ValueError):
+        return False
+
+
 # ---------------------------------------------------------------------- reading
 
 

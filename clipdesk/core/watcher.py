@@ -8,7 +8,8 @@ happened: created, changed, renamed (same content: no CLIP run), moved out, dele
 A path has settled when no event touched it for ``quiet`` seconds and its size and mtime
 did not change since the previous look. Where the system reports file closes (inotify), a
 file written to and not yet closed waits (up to ``max_open_wait``), so a camera import or a
-big copy is read once, whole. Roots that hit the inotify watch limit, or sit on a network
+big copy is read once, whole. A video settles only once it opens and tells its length too
+(an MP4 being recorded or copied has no index yet), or after ``max_open_wait`` without change. Roots that hit the inotify watch limit, or sit on a network
 file system, are followed by polling instead; a root that disappears (an unplugged drive)
 goes offline with its photos kept, and is reconciled when it returns.
 """
@@ -29,6 +30,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from clipdesk.core import video
 from clipdesk.core.scan import LITTER, PARTIAL_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class _Pending:
     last_event: float
     open_for_write: bool = False
     stat: tuple[int, int] | None = None  # (size, mtime_ns) at the previous look
+    unfinished: tuple[int, int] | None = None  # a video's stat when it did not open whole
 
 
 class _Collector(FileSystemEventHandler):
@@ -223,6 +226,16 @@ class Watcher:
                     continue  # touched again meanwhile
                 if stat is not None and entry.stat != stat:
                     entry.stat = stat  # look once more next time
+                    continue
+                video_check = (stat is not None and video.is_video_name(path)
+                               and now - entry.last_event < self.max_open_wait)
+                if video_check and entry.unfinished == stat:
+                    continue  # the same bytes that did not open whole: still being written
+            if video_check and not video.complete(path):
+                entry.unfinished = stat
+                continue
+            with self._lock:
+                if self._pending.get(path) is not entry or entry.last_event > now:
                     continue
                 del self._pending[path]
             ready.append(path)
