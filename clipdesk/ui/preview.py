@@ -102,17 +102,11 @@ class PreviewDialog(QDialog):
         self.raw = None  # the RAW of the photo shown, when it is a pair's JPEG
         self.showing_raw = False
         self.raw_label = QLabel()
-        self.raw_label.setWordWrap(True)
         self.raw_button = QPushButton("Show the RAW")
         self.raw_button.setToolTip("Show this shot's RAW file instead of its JPEG (R)")
         self.raw_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the arrows stay the dialog's
         self.raw_button.clicked.connect(self.toggle_raw)
-        raw_row = QVBoxLayout()
-        raw_row.setContentsMargins(0, 0, 0, 0)
-        raw_row.addWidget(self.raw_label)
-        raw_row.addWidget(self.raw_button, 0, Qt.AlignmentFlag.AlignLeft)
-        self.raw_box = QWidget()
-        self.raw_box.setLayout(raw_row)
+        self.raw_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         # a video: the moment shown, an Open button for the system's player, and a strip of
         # its other sampled frames (their thumbnails) below the picture; a click shows one
         self.video = None  # (best moment or None, length) of the video shown
@@ -123,27 +117,28 @@ class PreviewDialog(QDialog):
         self.open_button.setShortcut(QKeySequence("Ctrl+O"))
         self.open_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.open_button.clicked.connect(self.open_video)
-        video_row = QVBoxLayout()
-        video_row.setContentsMargins(0, 0, 0, 0)
-        video_row.addWidget(self.moment_label)
-        video_row.addWidget(self.open_button, 0, Qt.AlignmentFlag.AlignLeft)
-        self.video_box = QWidget()
-        self.video_box.setLayout(video_row)
+        self.open_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.frames = QListWidget()
         self.frames.setViewMode(QListWidget.ViewMode.IconMode)
         self.frames.setFlow(QListWidget.Flow.LeftToRight)
         self.frames.setWrapping(False)
         self.frames.setMovement(QListWidget.Movement.Static)
-        self.frames.setIconSize(QSize(FRAME_TILE, FRAME_TILE))
-        self.frames.setFixedHeight(FRAME_TILE + 2 * self.fontMetrics().height() + 16)
+        self.frames.setIconSize(QSize(FRAME_TILE, FRAME_TILE * 3 // 4))
+        self.frames.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.frames.setFixedHeight(FRAME_TILE * 3 // 4 + self.fontMetrics().height() + 20
+                                   + self.frames.horizontalScrollBar().sizeHint().height())
         self.frames.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.frames.itemClicked.connect(lambda item: self.show_moment(item.data(_TIME)))
         self.frames.hide()
         self._frames_generation = 0
         form = QFormLayout()
         form.addRow("Path:", self.path_label)
-        form.addRow("RAW:", self.raw_box)
-        form.addRow("Video:", self.video_box)
+        # rows of their own, not a box of two widgets: with a box in it, QFormLayout gave a
+        # wrapped path one line
+        form.addRow("RAW:", self.raw_label)
+        form.addRow("", self.raw_button)
+        form.addRow("Video:", self.moment_label)
+        form.addRow("", self.open_button)
         form.addRow("Size:", self.size_label)
         form.addRow("Date:", self.date_label)
         form.addRow("Dimensions:", self.dims_label)
@@ -193,7 +188,8 @@ class PreviewDialog(QDialog):
         self.path_label.setText(hit.path)
         self.raw = self.model.raw_at(row)
         self.showing_raw = False
-        self.form.setRowVisible(self.raw_box, self.raw is not None)
+        for widget in (self.raw_label, self.raw_button):
+            self.form.setRowVisible(widget, self.raw is not None)
         if self.raw is not None:
             self.raw_label.setText(Path(self.raw).name)
             self.raw_button.setText("Show the RAW")
@@ -206,7 +202,8 @@ class PreviewDialog(QDialog):
         thumb = self.model.loader.pixmap(hit_key(hit))
         self.image.set_image(thumb if thumb is not None else QPixmap())
         self.video = self.model.video_at(row)
-        self.form.setRowVisible(self.video_box, self.video is not None)
+        for widget in (self.moment_label, self.open_button):
+            self.form.setRowVisible(widget, self.video is not None)
         self.frames.clear()
         self.frames.setVisible(self.video is not None)
         self.moment = None

@@ -139,14 +139,15 @@ def test_a_raw_and_its_jpeg_are_one_photo_with_the_jpeg_in_front(qtbot, open_win
         qtbot.waitUntil(lambda: getattr(preview, "loaded_size", None) is not None,
                         timeout=10_000)
         assert preview.loaded_size.toTuple() == JPEG_SIZE and preview.raw == raw
-        assert preview.raw_box.isVisible()
+        assert preview.raw_label.isVisible() and preview.raw_button.isVisible()
         qtbot.keyClick(preview, Qt.Key.Key_R)
         assert preview.shown == raw and preview.path_label.text() == raw
         qtbot.waitUntil(lambda: preview.loaded_size.toTuple() == RAW_SIZE, timeout=10_000)
         qtbot.keyClick(preview, Qt.Key.Key_R)
         qtbot.waitUntil(lambda: preview.loaded_size.toTuple() == JPEG_SIZE, timeout=10_000)
         preview.show_row(paths.index(str(photos / "red.jpg")))
-        assert not preview.raw_box.isVisible() and preview.raw is None
+        assert not preview.raw_label.isVisible() and not preview.raw_button.isVisible()
+        assert preview.raw is None
         preview.close()
 
         # Find similar uses the JPEG, and leaves the whole pair out of its results

@@ -149,7 +149,7 @@ def test_a_video_is_found_at_its_moment_shown_previewed_copied_and_opened(
         window.open_preview(row)
         preview = window.preview
         qtbot.waitUntil(lambda: preview.frames.count() >= 3, timeout=10_000)
-        assert preview.video_box.isVisible() and preview.frames.isVisible()
+        assert preview.open_button.isVisible() and preview.frames.isVisible()
         times = [preview.frames.item(i).data(0x0100 + 1) for i in range(preview.frames.count())]
         assert times == sorted(times) and hit.time in times
         assert all(scene_at(t) != "black" for t in times)  # the black opening is not sampled
