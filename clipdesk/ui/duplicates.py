@@ -454,9 +454,12 @@ class DuplicatesView(QDialog):
         spacing = max(0, page.layout_spacing())
         y = page.note.sizeHint().height() + spacing
         for box in page.boxes:
-            # where the box is, from the size hints: right before Qt has laid the boxes out too
-            height = box.sizeHint().height()
-            y, box_top = y + height + spacing, y
+            where = box.geometry()  # in the page's body, once Qt has laid the box out
+            if box.isVisible() and where.height() > 1:
+                box_top, height = where.top(), where.height()
+            else:  # not laid out yet: where its size hint puts it
+                box_top, height = y, box.sizeHint().height()
+            y = box_top + height + spacing
             if box_top + height < top or box_top > bottom:
                 continue
             for member in box.group.members:

@@ -253,6 +253,7 @@ def test_thumbnails_load_for_the_groups_scrolled_to(qtbot, open_window, tmp_path
                                 for label in first.thumbs.values()), timeout=10_000)
     assert all(label.pixmap().isNull() and not view.loader.queued(path)
                for path, label in last.thumbs.items())  # not asked for: off screen
-    page.verticalScrollBar().setValue(page.verticalScrollBar().maximum())
+    qtbot.waitUntil(lambda: last.geometry().top() > first.geometry().bottom(), timeout=10_000)
+    page.verticalScrollBar().setValue(page.verticalScrollBar().maximum())  # laid out: the end
     qtbot.waitUntil(lambda: all(not label.pixmap().isNull()
                                 for label in last.thumbs.values()), timeout=10_000)
