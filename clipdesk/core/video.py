@@ -325,8 +325,16 @@ def _seeking(container, stream, plan: _Plan, deadline: float | None
                                backward=True, any_frame=False)
             except av.FFmpegError as exc:
                 raise _SeekFailed() from exc
+            decoded, position = None, None
+            if _is_keyframe(plan, t):
+                found = _keyframe(container, stream, plan)
+                if found is not None and abs(found[0] - t) <= 1e-3:
+                    position = found[0]
+                    yield found[0], is_cell, found[1]
+                    continue
+                container.seek(plan.start + int(round(t / plan.time_base)), stream=stream,
+                               backward=True, any_frame=False)
             decoded = container.decode(stream)
-            position = None
         frame = None
         for n, candidate in enumerate(decoded):
             position = _frame_time(candidate, plan, position)
@@ -341,6 +349,29 @@ def _seeking(container, stream, plan: _Plan, deadline: float | None
         if position > t + plan.step:  # the seek went astray: do not trust seeking here
             raise _SeekFailed()
         yield position, is_cell, frame
+
+
+def _is_keyframe(plan: _Plan, t: float) -> bool:
+    j = bisect.bisect_left(plan.keyframes, t - 1e-6)
+    return j < len(plan.keyframes) and abs(plan.keyframes[j] - t) <= 1e-6
+
+
+def _keyframe(container, stream, plan: _Plan) -> tuple[float, object] | None:
+    """The keyframe a seek landed on, decoded alone: its packet, then the decoder drained, so
+    that it does not decode the frames after it to fill its reordering delay (B-frames:
+    three frames decoded for one). None when the first packet is no keyframe."""
+    context = stream.codec_context
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        if not packet.is_keyframe:
+            return None
+        frames = list(context.decode(packet)) + list(context.decode(None))
+        context.flush_buffers()
+        if not frames:
+            return None
+        return _frame_time(frames[0], plan, None), frames[0]
+    return None
 
 
 def _sequential(container, stream, plan: _Plan, deadline: float | None
