@@ -596,8 +596,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", parents=[common], help="add folders and index their photos")
     p.add_argument("folders", nargs="*", metavar="FOLDER", help="folders to add (default: all)")
-    p.add_argument("--workers", type=int, help="decoding threads (default: cores, at most 4)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per model call")
+    p.add_argument("--workers", type=int, help="decoding threads (default: every core)")
+    p.add_argument("--batch-size", type=int,
+                   help="images per model call (default: 32; 128 on a CUDA GPU)")
     p.add_argument("--int8", action="store_true", help="quantize the image model to int8 on "
                    "the CPU: faster indexing, embeddings close to fp32 (benchmarks/quantization.py)")
     p.add_argument("--time-limit", type=float, default=60.0, metavar="S",
@@ -606,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("watch", parents=[common], help="keep the library up to date as folders "
                        "change, until Ctrl-C")
-    p.add_argument("--workers", type=int, help="decoding threads (default: cores, at most 4)")
+    p.add_argument("--workers", type=int, help="decoding threads (default: every core)")
     p.add_argument("--poll-interval", type=float, default=2.0, metavar="S",
                    help="seconds between checks for folders that cannot be watched natively")
     p.add_argument("--int8", action="store_true", help="quantize the image model to int8 on "

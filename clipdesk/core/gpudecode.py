@@ -21,6 +21,7 @@ the tests check it against the PIL path, pixels and embeddings.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,16 @@ MAX_BATCH_PIXELS = 256_000_000
 # of JPEGs on CUDA is what keeps both busy: cores * 21 / (cores * 21 + 626).
 CPU_JPEG_PER_CORE = 21.0
 DEVICE_JPEG_RATE = 626.0
+
+
+CPU_BATCH = 32  # images per model call on the CPU (benchmarks/index_throughput.py)
+CUDA_BATCH = 128  # on a CUDA GPU: nvJPEG and the model both want large batches (issue 15)
+
+
+def batch_size_for(encoder) -> int:
+    """The indexer's default batch for ``encoder``'s device."""
+    device = str(getattr(encoder, "device", "cpu"))
+    return CUDA_BATCH if device.startswith("cuda") else CPU_BATCH
 
 
 @dataclass
@@ -258,9 +269,11 @@ def stack(tensors: list, device) -> object:
 def for_indexer(encoder, min_side: int, workers: int, wanted: bool | None
                 ) -> DeviceJpegDecoder | None:
     """The decoder an indexer uses: ``wanted`` None decides by the device (CUDA with the
-    torch runtime), True uses it on the encoder's device whatever it is (the tests, on the
+    torch runtime; ``CLIPDESK_DEVICE_DECODE=0`` turns it off, for comparisons), True uses it on the encoder's device whatever it is (the tests, on the
     CPU), False never."""
     if wanted is None:
+        if os.environ.get("CLIPDESK_DEVICE_DECODE", "1") == "0":  # the CPU decoders alone
+            return None
         return DeviceJpegDecoder.for_encoder(encoder, min_side, workers)
     if not wanted or getattr(encoder, "runtime", None) != "torch":
         return None

@@ -103,7 +103,7 @@ class Indexer:
         library: Library,
         encoder: Encoder,
         workers: int | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         time_limit: float = TIME_LIMIT_S,
         device_decode: bool | None = None,
@@ -113,7 +113,7 @@ class Indexer:
         self.catalog = library.catalog
         self.encoder = encoder
         self.workers = workers or max(1, os.cpu_count() or 1)  # every core: on a GPU they feed it
-        self.batch_size = batch_size
+        self.batch_size = batch_size or gpudecode.batch_size_for(encoder)
         self.on_progress = on_progress
         self.time_limit = time_limit
         self._started: dict[int, float] = {}  # file id -> when a worker began reading it

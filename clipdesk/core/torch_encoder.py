@@ -140,11 +140,16 @@ HALF_DTYPES: dict[str, object] = {}  # filled on first use: "bf16"/"fp16" -> tor
 
 def pick_precision(device: str, requested: str = "auto") -> str:
     """``fp32``, ``bf16`` or ``fp16`` for ``device``: ``auto`` is bf16 on a CUDA GPU that has it
-    (Ampere and later), else fp16 there and on Apple's MPS, and fp32 on the CPU."""
+    (Ampere and later), else fp16 there and on Apple's MPS, and fp32 on the CPU.
+    ``CLIPDESK_PRECISION`` replaces ``auto`` (``fp32`` gives the full-precision baseline)."""
+    import os
+
     import torch
 
     if not HALF_DTYPES:
         HALF_DTYPES.update(bf16=torch.bfloat16, fp16=torch.float16)
+    if requested in (None, "auto"):
+        requested = os.environ.get("CLIPDESK_PRECISION", "auto")  # benchmarks' fp32 baseline
     requested = (requested or "auto").lower()
     if requested not in PRECISIONS:
         raise ClipDeskError(f"unknown precision {requested!r}: use {', '.join(PRECISIONS)}")
