@@ -84,20 +84,18 @@ def fold(paths: Sequence[str], at_first: bool = False,
     gone = {key[0] for key in map(shot_key, dropped) if key is not None and not key[1]}
     # a suffix in those sets holds no separator: the last dot is the file name's
     shots = {i: paths[i][:paths[i].rfind(".")].casefold() for i in raw_rows}
-    raws_of: dict[str, str] = {}
-    for i, shot in shots.items():
-        raws_of.setdefault(shot, paths[i])
+    # comprehensions over the rows reversed: the first of a shot's files is the one kept
+    raws_of = {shots[i]: paths[i] for i in reversed(raw_rows)}
     fronts: dict[str, int] = {}
     if raws_of:
-        for i, x in enumerate(suffixes):
-            if x in DEVELOPED_SUFFIXES:
-                shot = paths[i][:paths[i].rfind(".")].casefold()
-                if shot in raws_of:
-                    fronts.setdefault(shot, i)
+        developed = [i for i, x in enumerate(suffixes) if x in DEVELOPED_SUFFIXES]
+        stems = [paths[i][:paths[i].rfind(".")].casefold() for i in developed]
+        fronts = {shot: i for i, shot in zip(reversed(developed), reversed(stems), strict=True)
+                  if shot in raws_of}
     if not fronts and not (gone & raws_of.keys()):  # nothing pairs: every row stays in place
         every = np.arange(len(paths), dtype=np.int64)
         return Folding(every, every.copy(), {})
-    shots.update((i, shot) for shot, i in fronts.items())  # the rows that pair, by shot
+    shots.update(zip(fronts.values(), fronts.keys(), strict=True))  # the rows that pair
     if not at_first:  # each JPEG keeps its place: leave the RAWs out, by arrays
         keep = np.ones(len(paths), bool)
         keep[[i for i in raw_rows if shots[i] in fronts or shots[i] in gone]] = False
