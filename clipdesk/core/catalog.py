@@ -704,6 +704,17 @@ class Catalog:
         vectors = from_blobs([r[1] for r in rows], model.dim)
         return [(float(r[0]), v) for r, v in zip(rows, vectors, strict=True)]
 
+    def video_hashes(self, hashes: list[str]) -> set[str]:
+        """Those of these contents that are videos."""
+        out: set[str] = set()
+        for start in range(0, len(hashes), 900):
+            chunk = list(hashes[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            out |= {r[0] for r in self.db.execute(
+                f"SELECT DISTINCT hash FROM files WHERE duration IS NOT NULL AND hash IN ({marks})",
+                chunk)}
+        return out
+
     def video_facts(self, hash_: str) -> FileRow | None:
         """A read video ('ok') holding this content: its size, date and duration stand for a
         copy or a rename, which then needs no decoding."""

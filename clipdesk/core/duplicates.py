@@ -208,6 +208,7 @@ class DuplicateFinder:
         self._near_dates: dict[str, float | None] = {}  # a near root's EXIF date
         self._shots = _Sets()  # over hashes
         self._timeline: list[tuple[float, str]] = []  # (taken_at, hash), sorted
+        self._videos: set[str] = set()  # contents that are videos
 
     # ------------------------------------------------------------------ building
 
@@ -240,6 +241,7 @@ class DuplicateFinder:
                 new.append(hash_)
                 if taken_at is not None:
                     self._dated.setdefault(taken_at, []).append(hash_)
+        self._videos |= self.catalog.video_hashes(new)
         return new
 
     def _vectors(self, hashes: list[str]) -> np.ndarray:
@@ -254,7 +256,8 @@ class DuplicateFinder:
                 present = np.asarray(index.index.contains(part), dtype=bool).reshape(-1)
                 got = index.index.get(part[present], dtype=np.float32) if present.any() else []
             rows = np.nonzero(present)[0] + start
-            out[rows] = np.asarray(got, dtype=np.float32).reshape(len(rows), -1)
+            if len(rows):  # none for videos: they are in the index by their frames
+                out[rows] = np.asarray(got, dtype=np.float32).reshape(len(rows), -1)
             missing += [int(i) for i in np.nonzero(~present)[0] + start]
         for i in missing:  # not in the index yet (the writer adds it in a moment): the catalog's
             stored = self.catalog.embedding(self.model, hashes[i])
@@ -302,11 +305,24 @@ class DuplicateFinder:
         if among_all and len(hashes) <= EXACT_MAX:
             self._join_near(self._all_pairs(hashes))
             return
-        asking = hashes
+        # a video is in the index by its frames, not by the mean vector that stands for it
+        # here: videos are compared with every video, exactly (they are few)
+        asking = [h for h in hashes if h not in self._videos]
         if among_all:
-            asking = [h for h in hashes if (t := self._contents[h].taken_at) is None
+            asking = [h for h in asking if (t := self._contents[h].taken_at) is None
                       or len(self._dated[t]) > SAME_DATE_MAX]
-        self._join_near(self._neighbours(asking) + self._same_date_pairs(hashes))
+        self._join_near(self._neighbours(asking) + self._same_date_pairs(hashes)
+                        + self._video_pairs([h for h in hashes if h in self._videos]))
+
+    def _video_pairs(self, hashes: list[str]) -> list[tuple[float, str, str]]:
+        """Pairs at or above the threshold between these videos and every video."""
+        if not hashes:
+            return []
+        others = sorted(self._videos & set(self._contents))
+        sims = self._vectors(hashes) @ self._vectors(others).T
+        return [(float(sims[i, j]), hashes[i], others[j])
+                for i, j in zip(*np.nonzero(sims >= self.threshold), strict=True)
+                if hashes[i] != others[j]]
 
     def _same_date_pairs(self, hashes: list[str]) -> list[tuple[float, str, str]]:
         """Pairs at or above the threshold among contents with the same EXIF date, compared

@@ -351,3 +351,30 @@ def test_a_video_being_written_is_read_only_once_whole(tmp_path, clips):
     watcher._touch(str(path), "closed", False)
     assert watcher.take_settled() == []  # a first look at the new size
     assert watcher.take_settled() == [str(path)]
+
+
+# ---------------------------------------------------------------------- duplicates
+
+
+def test_videos_are_near_copies_on_their_frames_in_a_large_library_too(tmp_path, encoder,
+                                                                       monkeypatch):
+    """Past EXACT_MAX contents the photos ask the k-NN index, where a video is its frames:
+    videos are compared among themselves, exactly. A shared black fade pairs nothing."""
+    from clipdesk.core import duplicates
+
+    folder = tmp_path / "media"
+    videofiles.write(folder / "fade-red.mp4", [Scene("black", 3), Scene("red-square", 3)])
+    videofiles.write(folder / "fade-red.mkv", [Scene("black", 3), Scene("red-square", 3)],
+                     codec="mpeg4")
+    videofiles.write(folder / "fade-blue.mp4", [Scene("black", 3), Scene("blue-circle", 3)])
+    tinyclip.draw_shape("red", "square", np.random.default_rng(5), (200, 150)).save(
+        folder / "red-square.jpg")
+    library = Library(tmp_path / "lib")
+    index(library, encoder, folder)
+    model = library.model_row(encoder.spec)
+    monkeypatch.setattr(duplicates, "EXACT_MAX", 1)
+    finder = duplicates.DuplicateFinder(library, model, kinds=["near"]).build()
+    groups = [{m.path.rsplit("/", 1)[-1] for m in g.members} for g in finder.groups()]
+    assert {"fade-red.mp4", "fade-red.mkv"} in groups
+    assert not any("fade-blue.mp4" in g for g in groups)
+    library.close()
