@@ -129,6 +129,7 @@ class PreviewDialog(QDialog):
                                    + self.frames.horizontalScrollBar().sizeHint().height())
         self.frames.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.frames.itemClicked.connect(lambda item: self.show_moment(item.data(_TIME)))
+        self.frames.setToolTip("The video's sampled frames: click one, or step with , and .")
         self.frames.hide()
         self._frames_generation = 0
         form = QFormLayout()
@@ -242,6 +243,12 @@ class PreviewDialog(QDialog):
         worker.signals.result.connect(self._on_image)
         worker.signals.error.connect(self._on_image_failed)
         self.engine.general.start(worker)
+
+    def step_frame(self, step: int) -> None:
+        """The video's previous (, key) or next (. key) sampled frame."""
+        row = self.frames.currentRow()
+        row = max(0, min(self.frames.count() - 1, (row if row >= 0 else 0) + step))
+        self.show_moment(self.frames.item(row).data(_TIME))
 
     def _mark_moment(self) -> None:
         for i in range(self.frames.count()):
@@ -367,6 +374,8 @@ class PreviewDialog(QDialog):
             self.accept()
         elif key == Qt.Key.Key_R and self.raw is not None:
             self.toggle_raw()
+        elif key in (Qt.Key.Key_Comma, Qt.Key.Key_Period) and self.frames.count():
+            self.step_frame(-1 if key == Qt.Key.Key_Comma else 1)
         else:
             super().keyPressEvent(event)
             return

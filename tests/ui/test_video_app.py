@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QRect, QUrl, Slot
+from PySide6.QtCore import QObject, QRect, Qt, QUrl, Slot
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import QApplication
 from uihelpers import shown_paths, type_query, wait_ready
@@ -166,6 +166,10 @@ def test_a_video_is_found_at_its_moment_shown_previewed_copied_and_opened(
         assert preview.moment == red and preview.frames.currentItem().data(0x0100 + 1) == red
         qtbot.waitUntil(lambda: preview.loaded_size is not None, timeout=10_000)
         assert centre_colour(preview.image._pixmap.toImage()) == "red"
+        qtbot.keyClick(preview, Qt.Key.Key_Period)  # the next sampled frame
+        assert preview.moment == times[times.index(red) + 1]
+        qtbot.keyClick(preview, Qt.Key.Key_Comma)
+        assert preview.moment == red
         preview.open_button.click()
         assert [u.toLocalFile() for u in catcher.urls] == [video]
         preview.close()
