@@ -339,7 +339,8 @@ class CutoffControl(QWidget):
 
 # one suffix per format, asked of the scanner (HEIC, AVIF and RAW only with their extras)
 _FORMAT_NAMES = {".jpg": "JPEG", ".png": "PNG", ".webp": "WebP", ".gif": "GIF", ".bmp": "BMP",
-                 ".tif": "TIFF", ".heic": "HEIC", ".avif": "AVIF", ".dng": "camera RAW"}
+                 ".tif": "TIFF", ".heic": "HEIC", ".avif": "AVIF", ".dng": "camera RAW",
+                 ".mp4": "video (MP4, MOV, MKV, WebM, AVI…)"}
 
 
 def readable_formats() -> str:

@@ -123,6 +123,7 @@ def test_a_folder_with_no_photos_says_so_and_what_clipdesk_reads(qtbot, open_win
     text = window.empty_state.text()
     assert window.results_stack.currentWidget() is window.empty_state
     assert "No photos in Holidays/2024 yet" in text and "ClipDesk reads JPEG, PNG" in text
+    assert "video (MP4, MOV" in text
     answer = _answer_after(qtbot, window, lambda: window.search_bar.set_filters(
         Filters(media="video")))
     assert "No photos match these filters" in window.empty_state.text()
