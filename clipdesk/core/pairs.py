@@ -57,6 +57,13 @@ def shot_key(path: str) -> tuple[str, bool] | None:
     return None
 
 
+def same_shot(a: str, b: str) -> bool:
+    """Whether two files are a RAW and the JPEG of one shot: one picture in two forms that the
+    camera wrote on purpose, so never duplicates of each other (core.duplicates can ask)."""
+    ka, kb = shot_key(a), shot_key(b)
+    return ka is not None and kb is not None and ka[0] == kb[0] and ka[1] != kb[1]
+
+
 @dataclass
 class Folding:
     """How rows fold into shots. ``rows[k]`` is the input row shown at output position ``k``

@@ -27,6 +27,14 @@ def test_one_shot_is_same_folder_same_name_case_ignored_one_raw_one_jpeg():
     assert got.raws == {0: "/p/IMG_0001.CR2", 5: "/p/img_0004.dng"}
 
 
+def test_same_shot_is_a_raw_and_a_jpeg_never_two_of_a_kind():
+    assert pairs.same_shot("/p/IMG_1.CR2", "/p/img_1.jpg")
+    assert pairs.same_shot("/p/IMG_1.HEIC", "/p/IMG_1.dng")
+    assert not pairs.same_shot("/p/IMG_1.jpg", "/p/IMG_1.jpeg")  # two JPEGs: maybe copies
+    assert not pairs.same_shot("/p/IMG_1.CR2", "/q/IMG_1.jpg")
+    assert not pairs.same_shot("/p/IMG_1.CR2", "/p/IMG_1.png")
+
+
 def test_hits_fold_into_the_jpeg_at_the_better_place_with_the_better_score():
     hits = [Hit("/p/a.jpg", 0.9, 1, None), Hit("/p/B.ARW", 0.8, 2, None),
             Hit("/p/c.jpg", 0.7, 3, None), Hit("/p/a.dng", 0.6, 4, None),
