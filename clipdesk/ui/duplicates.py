@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QListWidget,
     QPushButton,
     QRadioButton,
@@ -219,6 +220,9 @@ class KindPage(QScrollArea):
         self.groups, self._left_alone, self.boxes = groups, left_alone, []
         body = QWidget()
         self._layout = QVBoxLayout(body)
+        # the body never shrinks below its boxes (QScrollArea would squeeze boxes added after
+        # it took the body, a title's height each, rather than scroll)
+        self._layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         self.note = QLabel(f"No {KIND_TITLES[self.kind].lower()} found." if not groups else "")
         self._layout.addWidget(self.note)
         self.more_button = QPushButton()
@@ -454,10 +458,10 @@ class DuplicatesView(QDialog):
         spacing = max(0, page.layout_spacing())
         y = page.note.sizeHint().height() + spacing
         for box in page.boxes:
-            where = box.geometry()  # in the page's body, once Qt has laid the box out
-            if box.isVisible() and where.height() > 1:
+            if box.testAttribute(Qt.WidgetAttribute.WA_Resized):  # laid out: where it is
+                where = box.geometry()  # in the page's body
                 box_top, height = where.top(), where.height()
-            else:  # not laid out yet: where its size hint puts it
+            else:  # not laid out yet (its geometry is Qt's 640x480 default): its size hint
                 box_top, height = y, box.sizeHint().height()
             y = box_top + height + spacing
             if box_top + height < top or box_top > bottom:

@@ -251,6 +251,7 @@ def test_thumbnails_load_for_the_groups_scrolled_to(qtbot, open_window, tmp_path
     first, last = page.boxes[0], page.boxes[-1]
     qtbot.waitUntil(lambda: all(not label.pixmap().isNull()
                                 for label in first.thumbs.values()), timeout=10_000)
+    assert first.height() > duplicates.THUMB.height()  # scrolled, not squeezed to fit
     assert all(label.pixmap().isNull() and not view.loader.queued(path)
                for path, label in last.thumbs.items())  # not asked for: off screen
     qtbot.waitUntil(lambda: last.geometry().top() > first.geometry().bottom(), timeout=10_000)
