@@ -175,7 +175,7 @@ def drive(photos: Path, library: Path, dark: bool) -> None:
     window.show()
     engine.start()
     wait_until(app, lambda: window.model.rowCount() > 0, 60, "the timeline")
-    wait_until(app, lambda: window.sidebar.folder_item(photos / "Home") is not None, 30,
+    wait_until(app, lambda: window.sidebar.folder_item(photos / "Home") is not None, 120,
                "the folder tree")
     for key in list(FOLDERS):
         item = window.sidebar.folder_item(photos / key)
@@ -219,7 +219,7 @@ def drive(photos: Path, library: Path, dark: bool) -> None:
 def main() -> None:
     if not os.environ.get("DISPLAY"):
         raise SystemExit("run me under xvfb-run (see the docstring)")
-    base = CACHE / "screenshots"
+    base = CACHE.resolve() / "screenshots"  # the library keeps folders resolved
     if "--drive" in sys.argv:  # a child: one app, one colour scheme
         drive(base / "Photos", base / "library", dark="--dark" in sys.argv)
         return
