@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAGS_SHOWN = 5
+# Above this many photos (where search leaves exact scanning for the graph) the first
+# FIRST_PAGE results are answered first and the rest follow as a refresh of the same query:
+# at 1M photos the app's 2,000 results take longer than the 50 ms a first screen may
+# (benchmarks/query_latency.py: first page against all results).
+FIRST_PAGE = 200
+FIRST_PAGE_ABOVE = 250_000
 
 
 @dataclass
@@ -74,9 +80,19 @@ def encoder_for_search(encoder: Encoder | None) -> Callable[[], Encoder]:
 
 def search_job(worker: Worker, searcher: Searcher, query: Query, n: int,
                pair_raws: bool = False) -> SearchAnswer:
+    """The best ``n`` results. In a large library the first page is reported first
+    (``worker.progress``), then all ``n`` are the result."""
+    start = time.perf_counter()
+    if n > FIRST_PAGE and len(searcher.index) > FIRST_PAGE_ABOVE:
+        worker.progress(answer_for(worker, searcher, query, FIRST_PAGE, pair_raws, start))
+        worker.check()
+    return answer_for(worker, searcher, query, n, pair_raws, start)
+
+
+def answer_for(worker: Worker, searcher: Searcher, query: Query, n: int, pair_raws: bool,
+               start: float) -> SearchAnswer:
     from clipdesk.core.cutoff import adaptive_cutoff
 
-    start = time.perf_counter()
     hits = searcher.answer(query, n)  # the same query language and filters as the CLI
     raws: dict[int, str] = {}
     if pair_raws and query.filters.media != "raw":  # a RAW and its JPEG: one photo, the JPEG
@@ -227,11 +243,18 @@ class SearchController(QObject):
         else:
             worker = Worker(search_job, self.searcher, query, self.settings.max_results, pair,
                             generation=gen, name="search")
+        worker.signals.progress.connect(self._on_first_page)
         worker.signals.result.connect(self._on_result)
         worker.signals.error.connect(self._on_error)
         worker.signals.finished.connect(self._on_finished)
         self._running = worker
         self.pool.start(worker)
+
+    @Slot(int, object)
+    def _on_first_page(self, gen: int, answer: SearchAnswer) -> None:
+        """The first page of a large library's answer; the whole answer follows."""
+        if self.gens.is_current("search", gen):
+            self.answered.emit(answer)
 
     @Slot(int, object)
     def _on_result(self, gen: int, answer: SearchAnswer) -> None:
