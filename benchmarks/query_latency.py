@@ -22,7 +22,8 @@ It prints p50/p95 over short queries ("dog" ... "kids on a beach at sunset") of:
 3. end to end with the shipped ONNX encoder, as the app's search worker runs it
    (``Searcher.query_vector`` then
    ``Searcher.search``: encode, search the 1M index, map ids to catalog rows), for the
-   first screen (top 100) and for the app's ``max_results`` (2,000); a query typed again
+   app's first page (``searchcontrol.FIRST_PAGE``, 200: what a large library answers first)
+   and for the app's ``max_results`` (2,000, which follows); a query typed again
    is answered from the Searcher's LRU of query embeddings: also shown.
 
 The index is searched with the text-like synthetic queries of ``search_scale.py`` (a
@@ -125,6 +126,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads for the torch rows' default (default: torch's own)")
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache")
+    ap.add_argument("--index", default="",
+                    help="DTYPE,CONNECTIVITY,EXPANSION_ADD,EXPANSION_SEARCH of the index to search"
+                         " (default: the library's INDEX_SETTINGS), e.g. i8,48,128,512")
     args = ap.parse_args()
     import torch
 
@@ -198,6 +202,11 @@ def main() -> None:
     scale = args.cache / "scale"
     photos, queries, _truth = search_scale.dataset(args.n, 500, scale)
     settings = {k: INDEX_SETTINGS[k] for k in ("dtype", "connectivity", "expansion_add")}
+    ef = INDEX_SETTINGS["expansion_search"]
+    if args.index:
+        dtype, m, ea, ef = args.index.split(",")
+        settings = {"dtype": dtype, "connectivity": int(m), "expansion_add": int(ea)}
+        ef = int(ef)
     path = scale / (f"index-n{args.n}-s{search_scale.SEED}-{settings['dtype']}"
                     f"-c{settings['connectivity']}-ea{settings['expansion_add']}.usearch")
     search_scale.build(photos, settings, path)
@@ -205,15 +214,18 @@ def main() -> None:
 
     t = time.perf_counter()
     index = VectorIndex(photos.shape[1], Index.restore(str(path)))
-    index.index.expansion_search = INDEX_SETTINGS["expansion_search"]
-    print(f"\nindex of {len(index):,} opened in {time.perf_counter() - t:.2f} s")
+    index.index.expansion_search = ef
+    print(f"\nindex of {len(index):,} ({settings}, expansion_search {ef}) opened in"
+          f" {time.perf_counter() - t:.2f} s")
     catalog = make_catalog(scale / f"catalog-n{args.n}", args.n)
     searcher = Searcher(_Library(catalog, index), None, lambda: encoder)
     synthetic = {q: queries[i % len(queries)] for i, q in enumerate(QUERIES)}
 
     print(f"\nend to end at {args.n:,} photos, ms (p50 / p95), ONNX Runtime (shipped):")
     results = {}
-    for count in (100, 2000):
+    from clipdesk.ui.searchcontrol import FIRST_PAGE
+
+    for count in (FIRST_PAGE, 2000):
         for cached in (False, True):
             times, parts = [], {"encode": [], "search": [], "map ids": []}
             for q in QUERIES:
@@ -240,8 +252,9 @@ def main() -> None:
 
     print(f"\nTargets: text encoding (ONNX) p50 < {TARGET_ENCODE_MS:.0f} ms: {enc_p50:.1f} ms"
           f" ({'met' if enc_p50 < TARGET_ENCODE_MS else 'MISSED'}); end to end p50 <"
-          f" {TARGET_END_TO_END_MS:.0f} ms: top 100 {results[(100, False)]:.1f} ms"
-          f" ({'met' if results[(100, False)] < TARGET_END_TO_END_MS else 'MISSED'}),"
+          f" {TARGET_END_TO_END_MS:.0f} ms: the app's first page (top {FIRST_PAGE})"
+          f" {results[(FIRST_PAGE, False)]:.1f} ms"
+          f" ({'met' if results[(FIRST_PAGE, False)] < TARGET_END_TO_END_MS else 'MISSED'}),"
           f" top 2,000 {results[(2000, False)]:.1f} ms"
           f" ({'met' if results[(2000, False)] < TARGET_END_TO_END_MS else 'MISSED'})")
 
