@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from modulepaths import module_paths
 
 import tinyclip
 from clipdesk.cli import main
@@ -38,11 +39,7 @@ def built(tmp_path_factory, onnx_cache, trained_model) -> tuple[Path, Path]:
                 folder / f"{color}-{shape}-{i}.jpg", quality=90)
     for i, path in enumerate(sorted(photos.rglob("*.jpg"))):
         os.utime(path, (BASE + i * DAY, BASE + i * DAY))
-    with pytest.MonkeyPatch.context() as mp:  # module scope: isolated_paths is not set yet
-        mp.setenv("CLIPDESK_ONNX_CACHE", str(onnx_cache))
-        mp.setenv("CLIPDESK_HOME", str(base / "clipdesk-home"))
-        mp.setenv("HF_HOME", str(base / "hf"))
-        mp.delenv("CLIPDESK_RUNTIME", raising=False)
+    with module_paths(base, onnx_cache):  # module scope: before isolated_paths
         assert main(["index", str(photos), "--library", str(base / "lib"),
                      "--model", trained_model]) == 0
     return photos, base / "lib"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from modulepaths import module_paths
 from PIL import Image
 
 import tinyclip
@@ -53,11 +54,7 @@ def indexed(tmp_path_factory, onnx_cache, trained_model) -> tuple[Path, list[str
     from clipdesk.cli import main
 
     base = tmp_path_factory.mktemp("duplicates-cli")
-    with pytest.MonkeyPatch.context() as mp:  # module scope: isolated_paths is not set yet
-        mp.setenv("CLIPDESK_ONNX_CACHE", str(onnx_cache))
-        mp.setenv("CLIPDESK_HOME", str(base / "clipdesk-home"))
-        mp.setenv("HF_HOME", str(base / "hf"))
-        mp.delenv("CLIPDESK_RUNTIME", raising=False)
+    with module_paths(base, onnx_cache):  # module scope: before isolated_paths
         photos = make_photos(base / "photos")
         options = ["--library", str(base / "library")]
         assert main(["index", str(photos), *options, "--model", trained_model]) == 0

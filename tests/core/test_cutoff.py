@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from modulepaths import module_paths
 
 import tinyclip
 from clipdesk.core import models
@@ -29,11 +30,7 @@ def shapes(tmp_path_factory, onnx_cache, trained_model):
     """(searcher, {file id: class}, stored vectors by id): 8 photos of each of the 12 classes
     indexed with the trained tiny CLIP, plus a folder of outside photos to query with."""
     base = tmp_path_factory.mktemp("cutoff").resolve()
-    with pytest.MonkeyPatch.context() as mp:  # module scope: isolated_paths is not set yet
-        mp.setenv("CLIPDESK_ONNX_CACHE", str(onnx_cache))
-        mp.setenv("CLIPDESK_HOME", str(base / "clipdesk-home"))
-        mp.setenv("HF_HOME", str(base / "hf"))
-        mp.delenv("CLIPDESK_RUNTIME", raising=False)
+    with module_paths(base, onnx_cache):  # module scope: before isolated_paths
         encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
         encoder.encode_texts(["warm up"])  # sessions load now, under the patched cache
         rng = np.random.default_rng(3)

@@ -12,6 +12,7 @@ from pathlib import Path
 import dngfiles
 import numpy as np
 import pytest
+from modulepaths import module_paths
 from PIL import Image, ImageDraw
 
 import tinyclip
@@ -204,11 +205,7 @@ def raw_library(tmp_path_factory, onnx_cache, trained_model):
     plus damaged RAW files; indexed with the trained tiny CLIP: (library, encoder, folder,
     report)."""
     base = tmp_path_factory.mktemp("raw").resolve()
-    with pytest.MonkeyPatch.context() as mp:  # module scope: isolated_paths is not set yet
-        mp.setenv("CLIPDESK_ONNX_CACHE", str(onnx_cache))
-        mp.setenv("CLIPDESK_HOME", str(base / "clipdesk-home"))
-        mp.setenv("HF_HOME", str(base / "hf"))
-        mp.delenv("CLIPDESK_RUNTIME", raising=False)
+    with module_paths(base, onnx_cache):  # module scope: before isolated_paths
         encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
         photos = base / "photos"
         photos.mkdir()

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from modulepaths import module_paths
 
 from clipdesk.core import models, query
 from clipdesk.core.indexer import Indexer
@@ -24,11 +25,7 @@ def kind(path: str) -> str:
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory, onnx_cache, trained_model, shapes_folder):
     base = tmp_path_factory.mktemp("refine").resolve()
-    with pytest.MonkeyPatch.context() as mp:  # module scope: isolated_paths is not set yet
-        mp.setenv("CLIPDESK_ONNX_CACHE", str(onnx_cache))
-        mp.setenv("CLIPDESK_HOME", str(base / "clipdesk-home"))
-        mp.setenv("HF_HOME", str(base / "hf"))
-        mp.delenv("CLIPDESK_RUNTIME", raising=False)
+    with module_paths(base, onnx_cache):  # module scope: before isolated_paths
         encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
         encoder.encode_texts(["warm up"])
         library = Library(base / "lib")

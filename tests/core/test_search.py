@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from modulepaths import module_paths
 
 import tinyclip
 from clipdesk.core import models, search, vectors
@@ -40,11 +41,7 @@ def shapes(tmp_path_factory, onnx_cache, trained_model, shapes_folder):
     """(library, encoder, photos folder, {path: mtime}) - the 24 shape photos plus two more
     in photos/more2 (a sibling of photos/more), each photo on its own day."""
     base = tmp_path_factory.mktemp("search").resolve()
-    with pytest.MonkeyPatch.context() as mp:  # module scope: isolated_paths is not set yet
-        mp.setenv("CLIPDESK_ONNX_CACHE", str(onnx_cache))
-        mp.setenv("CLIPDESK_HOME", str(base / "clipdesk-home"))
-        mp.setenv("HF_HOME", str(base / "hf"))
-        mp.delenv("CLIPDESK_RUNTIME", raising=False)
+    with module_paths(base, onnx_cache):  # module scope: before isolated_paths
         encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
         encoder.encode_texts(["warm up"])  # sessions load now, under the patched cache
         photos = base / "photos"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from modulepaths import module_paths
 
 import tinyclip
 from clipdesk.core import models, tags
@@ -16,11 +17,7 @@ CLASS_LABELS = [f"{color} {shape}" for color, shape in tinyclip.CLASSES]
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory, onnx_cache, trained_model):
     base = tmp_path_factory.mktemp("tags")
-    with pytest.MonkeyPatch.context() as mp:  # module scope: isolated_paths is not set yet
-        mp.setenv("CLIPDESK_ONNX_CACHE", str(onnx_cache))
-        mp.setenv("CLIPDESK_HOME", str(base / "clipdesk-home"))
-        mp.setenv("HF_HOME", str(base / "hf"))
-        mp.delenv("CLIPDESK_RUNTIME", raising=False)
+    with module_paths(base, onnx_cache):  # module scope: before isolated_paths
         enc = models.load(models.ModelSpec.parse(trained_model), device="cpu")
         enc.encode_texts(["warm up"])
         enc.encode_pil([tinyclip.draw_shape("red", "circle", np.random.default_rng(0))])
