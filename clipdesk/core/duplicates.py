@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clipdesk.core import pairs
 from clipdesk.core.catalog import FileRow, ModelRow
 from clipdesk.core.library import Library
 
@@ -111,6 +112,17 @@ class Group:
 
 def _is_copy_name(path: str) -> bool:
     return bool(_COPY_NAME.search(Path(path).stem))
+
+
+def without_raw_twins(members: list[Member]) -> list[Member]:
+    """``members`` less each RAW whose shot's JPEG is among them (``core.pairs``: same folder,
+    same name). A camera writes RAW+JPEG on purpose: one shot, never a duplicate of itself, so
+    the RAW is never offered for the trash beside its JPEG; the JPEG stands for the shot."""
+    if len(members) < 2:
+        return members
+    return [m for m in members
+            if not any(m is not o and pairs.same_shot(m.path, o.path)
+                       and pairs.is_raw(m.path) for o in members)]
 
 
 def suggest_keep(members: list[Member]) -> Member:
@@ -526,6 +538,7 @@ class DuplicateFinder:
 
     @staticmethod
     def _group(kind: str, members: list[Member]) -> list[Group]:
+        members = without_raw_twins(members)
         if len(members) < 2:
             return []
         keep = suggest_keep(members)

@@ -349,3 +349,36 @@ def test_copies_keeping_their_date_are_found_even_where_the_graph_misses(photos_
     monkeypatch.setattr(DuplicateFinder, "_neighbours", lambda self, hashes: [])
     near = find_groups(library, model, kinds=["near"], threshold=T)
     assert [names(g, photos) for g in near] == [expected["near"] - {"IMG_0002.png"}]
+
+
+def test_a_raw_beside_its_jpeg_is_one_shot_never_a_duplicate(tmp_path, encoder):
+    """RAW+JPEG of one shot (same folder, same name) score ~1.00 against each other but are
+    the camera's two forms of one shot: the RAW is never in a group beside its own JPEG, while
+    the JPEG's e-mailed copy still is."""
+    from dngfiles import jpeg, write_dng
+
+    rng = np.random.default_rng(11)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    taken = "2024:07:01 09:00:00"
+    for name, (color, shape) in (("IMG_0005", ("blue", "square")),
+                                 ("IMG_0006", ("red", "circle"))):
+        picture = tinyclip.draw_shape(color, shape, rng, (640, 480))
+        write_dng(photos / f"{name}.DNG", picture, preview=jpeg(picture, taken=taken), taken=taken)
+        picture.save(photos / f"{name}.JPG", quality=92, exif=exif_for(taken))
+    with Image.open(photos / "IMG_0005.JPG") as im:
+        im.resize((320, 240)).save(photos / "IMG_0005 small.jpg", quality=80,
+                                   exif=exif_for(taken))
+    library = Library(tmp_path / "lib")
+    report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+    assert report.total == 5 and not report.failed
+    model = library.model_row(encoder.spec)
+    raw_jpeg = duplicates.DuplicateFinder(library, model, threshold=T)
+    vectors = raw_jpeg.build()._vectors([library.catalog.file_by_path(str(photos / n)).hash
+                                         for n in ("IMG_0006.DNG", "IMG_0006.JPG")])
+    assert float(vectors[0] @ vectors[1]) > T  # near copies by their pictures
+    groups = find_groups(library, model, threshold=T, shots_threshold=T)
+    assert [(g.kind, names(g, photos)) for g in groups] == [
+        ("near", {"IMG_0005.JPG", "IMG_0005 small.jpg"})]
+    assert groups[0].keep == str(photos / "IMG_0005.JPG")
+    library.close()
