@@ -131,6 +131,20 @@ def file_of_key(key: int) -> int:
     return int(key) & FILE_MASK
 
 
+FRAMES_MAX = 64  # frames of one video in the index, at most (core.video samples no more)
+
+
+def removal_keys(ids: list[int], videos: set[int]) -> list[int]:
+    """Every usearch key these files may have in an index, for ``VectorIndex.remove``: a
+    photo's id; for the ids in ``videos`` (``FileRow.is_video``) also every frame key."""
+    out: list[int] = []
+    for i in ids:
+        out.append(int(i))
+        if i in videos:
+            out += [frame_key(i, n) for n in range(FRAMES_MAX)]
+    return out
+
+
 def frame_of_key(key: int) -> int | None:
     """The frame number a key stands for, None for a photo's key."""
     n = int(key) >> FRAME_SHIFT

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from clipdesk.core import decode, gpudecode, video
-from clipdesk.core.catalog import ModelRow, Outcome, frame_key
+from clipdesk.core.catalog import ModelRow, Outcome, frame_key, removal_keys
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
 from clipdesk.core.models import Encoder
@@ -440,12 +440,7 @@ class Indexer:
     def _keys(ids: list[int], videos: set[int]) -> list[int]:
         """The usearch keys of these files: a photo's id; for a video, every key its frames
         may have (its id too: a file that was a photo before)."""
-        out = []
-        for i in ids:
-            out.append(i)
-            if i in videos:
-                out += [frame_key(i, n) for n in range(video.MAX_FRAMES)]
-        return out
+        return removal_keys(ids, videos)
 
     def _wait(self, fut: Future, job: tuple[int, str]) -> _Prepared:
         """The worker's result, or a failure once the photo has run past the time limit."""

@@ -54,11 +54,12 @@ from datetime import UTC, datetime
 import numpy as np
 from PIL import Image
 
+from clipdesk.core.catalog import FRAMES_MAX
 from clipdesk.core.decode import DecodeError
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".3gp"})
 STEP_S = 2.0  # at least one frame this often (a video over MAX_FRAMES * STEP_S: less often)
-MAX_FRAMES = 64  # sampled frames per video, at most: an hour-long video costs as much
+MAX_FRAMES = FRAMES_MAX  # sampled frames per video, at most: an hour-long video costs as much
 KEYFRAME_BUDGET = 2 * MAX_FRAMES  # keyframes decoded to look for scene changes, at most
 UNIFORM_STD = 6.0  # a frame whose grey levels spread less than this (0-255) is blank
 SCENE_DIFF = 30.0  # mean absolute difference (0-255) of 32x32 colour frames: a cut
