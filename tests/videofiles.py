@@ -44,10 +44,11 @@ def _frame(scene: Scene, size: tuple[int, int], base: Image.Image | None, i: int
 def write(path: Path, scenes: list[Scene], fps: int = FPS, size: tuple[int, int] = SIZE,
           codec: str = "libx264", seed: int = 0, creation_time: str | None = None,
           gop: int | None = None, audio: bool = False, frame_times: list[float] | None = None,
-          faststart: bool = False) -> Path:
+          faststart: bool = False, rotation: int = 0) -> Path:
     """Encode ``scenes`` one after another. ``frame_times`` (seconds, one per frame) gives a
     variable frame rate; ``gop`` the keyframe interval; ``audio`` adds a silent sound track;
-    ``faststart`` puts an MP4's index first (as for streaming)."""
+    ``faststart`` puts an MP4's index first (as for streaming); ``rotation`` (degrees,
+    counter-clockwise) is the display rotation a phone held upright writes."""
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {"movflags": "faststart"} if faststart else {}
@@ -59,6 +60,8 @@ def write(path: Path, scenes: list[Scene], fps: int = FPS, size: tuple[int, int]
         stream.pix_fmt = "yuv420p"
         if gop is not None:
             stream.codec_context.gop_size = gop
+        if rotation:
+            stream.set_display_rotation(rotation)
         if codec == "libx264" and size[0] * size[1] > 1_000_000:
             stream.options = {"preset": "ultrafast"}  # an 8K frame: seconds, not ten
         if frame_times is not None:

@@ -105,6 +105,20 @@ def test_an_8k_frame_is_reduced_as_soon_as_decoded(tmp_path):
     assert [f.image.size for f in clip.frames] == [(427, 240)]
 
 
+def test_a_video_filmed_upright_is_turned_as_players_show_it(tmp_path):
+    """A phone held upright stores a landscape picture and a display rotation."""
+    path = videofiles.write(tmp_path / "upright.mp4", [Scene("red-circle", 1)], rotation=90)
+    clip = video.read(path, min_side=60)
+    assert (clip.width, clip.height) == (120, 160)
+    image = clip.frames[0].image
+    assert image.size == (60, 80)
+    plain = video.read(videofiles.write(tmp_path / "plain.mp4", [Scene("red-circle", 1)]),
+                       min_side=60).frames[0].image
+    turned = plain.rotate(90, expand=True)  # counter-clockwise, as FFmpeg's rotation
+    diff = np.abs(np.asarray(turned, np.int16) - np.asarray(image, np.int16)).mean()
+    assert diff < 8
+
+
 def test_formats(tmp_path):
     for name, codec in [("a.avi", "mpeg4"), ("b.webm", "libvpx-vp9"), ("c.mov", "mpeg4"),
                         ("d.m4v", "libx264")]:
