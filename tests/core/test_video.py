@@ -60,6 +60,21 @@ def test_sampling_keeps_a_frame_every_step_and_no_blank_one(clips):
         assert min(frame.image.size) <= 64  # reduced as decoded
 
 
+def test_reading_through_gives_the_frames_seeking_gives(clips):
+    """The fallback for files that cannot seek decodes every frame and keeps the same ones."""
+    import av
+
+    with av.open(str(clips["shapes"])) as container:
+        stream = container.streams.video[0]
+        plan = video._plan(container, stream, None)
+        container.seek(0)
+        seeking, _ = video._sample(container, stream, plan, 64, None, seek=True)
+        container.seek(0)
+        through, shape = video._sample(container, stream, plan, 64, None, seek=False)
+    assert [f.t for f in through] == pytest.approx([f.t for f in seeking], abs=1e-3)
+    assert shape == videofiles.SIZE
+
+
 def test_a_still_scene_and_no_creation_time(clips):
     clip = video.read(clips["still"])
     assert clip.taken_at is None  # the catalog then dates it by the file's time
