@@ -5,9 +5,11 @@
 1. draws the icon set from resources/clipdesk.svg (packaging/icons.py) into build/icons;
 2. runs PyInstaller on packaging/clipdesk.spec (one-folder bundle in dist/, no torch);
 3. smoke-tests the frozen program: ``--version``, ``selftest`` on a model folder (which must
-   say it ran on ONNX Runtime), ``index --int8`` (ONNX Runtime's quantizer and onnx), and the
-   window coming up (offscreen); a tiny random ONNX model is made for it by
-   packaging/smoke_model.py unless ``--model-dir`` names one (no network, no torch);
+   say it ran on ONNX Runtime), ``index --int8`` (ONNX Runtime's quantizer and onnx) of two
+   JPEGs, a DNG and a one-second video per container (packaging/smoke_media.py: LibRaw and
+   FFmpeg in the bundle), ``search`` finding each of them, and the window coming up
+   (offscreen); a tiny random ONNX model is made for it by packaging/smoke_model.py unless
+   ``--model-dir`` names one (no network, no torch);
 4. makes this OS's installers in dist/: Linux ``.deb`` + ``.tar.gz`` (+ AppImage when
    ``appimagetool`` is on the PATH), Windows Inno Setup ``.exe``, macOS ``.dmg``.
 
@@ -154,15 +156,23 @@ def smoke_test(model_dir: Path | None) -> str:
         photos = Path(tmp) / "photos"
         photos.mkdir()
         from PIL import Image
+        from smoke_media import write_media
 
         for i, colour in enumerate(("red", "blue")):
             Image.new("RGB", (64, 48), colour).save(photos / f"{i}-{colour}.jpg")
+        # a DNG (rawpy, LibRaw) and a video per container (PyAV, FFmpeg): each must be
+        # embedded and found, so a native library missing from the bundle fails here
+        media = write_media(photos)
+        listed = [f"{p.name}\tt=" if p.suffix != ".dng" else p.name for p in media]
         for args, extra_env, expects in (
             (["--version"], {}, [buildinfo.version()]),
             # selftest names the runtime: "64-d, onnx on cpu"
             (["selftest", *model], {}, ["selftest passed", ", onnx on "]),
             # int8 runs ONNX Runtime's quantizer, which needs onnx in the bundle
-            (["index", "--int8", *model, str(photos)], {}, ["2 embedded", "0 failed"]),
+            (["index", "--int8", *model, str(photos)], {},
+             [f"{2 + len(media)} embedded", "0 failed"]),
+            # every file comes back; a video with its moment (score<TAB>path<TAB>t=M:SS)
+            (["search", "a red disc", *model, "--cutoff", "none", "-n", "50"], {}, listed),
             ([], {"CLIPDESK_STARTUP_PROBE": "shown"}, ["CLIPDESK-SHOWN"]),  # the window comes up
         ):
             started = time.perf_counter()

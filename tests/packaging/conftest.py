@@ -38,3 +38,8 @@ def icon_set(tmp_path_factory):
     folder = tmp_path_factory.mktemp("icons")
     load("icons").make_icons(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def smoke_media():
+    return load("smoke_media")

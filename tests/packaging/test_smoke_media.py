@@ -1,0 +1,35 @@
+"""The build's smoke-test files (packaging/smoke_media.py): a DNG and a video per container
+that ClipDesk reads, unfrozen, as the frozen program must (the build checks it does)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from clipdesk.core import decode, video
+
+
+def test_smoke_media_cover_every_video_container_and_read_as_clipdesk_reads_them(
+        smoke_media, tmp_path):
+    media = smoke_media
+    assert {Path(name).suffix for name in media.VIDEOS} == video.VIDEO_SUFFIXES
+
+    made = media.write_media(tmp_path)
+    assert [p.name for p in made] == ["sensor.dng", *media.VIDEOS]
+    dng, clips = made[0], made[1:]
+
+    # the shipped DNG has no preview: LibRaw demosaics its sensor data (the whole of LibRaw)
+    photo = decode.decode(dng.read_bytes(), 32, name=dng)
+    assert (photo.width, photo.height) == (96, 64)
+    rgb = np.asarray(photo.image, np.float32)
+    red = rgb[..., 0] > rgb[..., 2] + 60  # the red disc, not a blank or grey picture
+    assert 0.05 < red.mean() < 0.5
+
+    for clip in clips:
+        read = video.read(clip, min_side=32)
+        assert 0.8 <= read.duration <= 1.2, clip.name
+        assert read.frames, clip.name  # not taken for a blank (uniform) video
+        frame = np.asarray(read.frames[0].image, np.float32)
+        assert frame.std() > video.UNIFORM_STD, clip.name
+        assert clip.stat().st_size < 20_000  # small: the build writes them each time
