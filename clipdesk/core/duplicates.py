@@ -65,6 +65,7 @@ ORIGINAL_SUFFIXES = {
     ".jpg", ".jpeg", ".jpe", ".jfif", ".heic", ".heif", ".tif", ".tiff",
     ".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf",
     ".pef", ".srw", ".raw", ".rwl", ".3fr", ".iiq", ".x3f",
+    ".mov", ".mp4", ".3gp",  # what phones and cameras record (MKV, WEBM, AVI: re-encodes)
 }
 _COPY_NAME = re.compile(r"(?i)(copy|kopie|copie|kopia|copia|\(\d+\)$|~\d+$| - \d+$)")
 
