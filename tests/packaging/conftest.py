@@ -43,3 +43,8 @@ def icon_set(tmp_path_factory):
 @pytest.fixture(scope="session")
 def smoke_media():
     return load("smoke_media")
+
+
+@pytest.fixture(scope="session")
+def debuginfo():
+    return load("debuginfo")

@@ -45,6 +45,7 @@ def run_spec(tmp_path, monkeypatch, *args: str) -> dict:
     monkeypatch.setattr(sys, "platform", "linux")  # the .deb's build; no Windows resources
     stub = lambda *a, **k: types.SimpleNamespace(args=a, kw=k)  # noqa: E731
     namespace = {"SPECPATH": str(PACKAGING), "DISTPATH": str(tmp_path / "dist"),
+                 "workpath": str(tmp_path / "work"),
                  "__file__": str(PACKAGING / "clipdesk.spec"), "__name__": "__main__",
                  "Analysis": FakeAnalysis, "PYZ": stub, "EXE": stub, "COLLECT": stub,
                  "BUNDLE": stub}
