@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from clipdesk.core.catalog import SCHEMA_VERSION, file_of_key, frame_key, frame_
 from clipdesk.core.indexer import Indexer
 from clipdesk.core.library import Library
 from clipdesk.core.query import Filters
-from clipdesk.core.watcher import Watcher
+from clipdesk.core.watcher import LiveIndexer, Watcher
 from videofiles import Scene
 
 SHAPES = [Scene("black", 1), Scene("red-circle", 3), Scene("blue-square", 3),
@@ -410,3 +412,45 @@ def test_videos_are_near_copies_on_their_frames_in_a_large_library_too(tmp_path,
     assert pair.keep.endswith("fade-red.mp4")  # what a camera records, over a re-encode
     assert not any("fade-blue.mp4" in g for g in groups)
     library.close()
+
+
+def _wait_until(condition, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_watched_folder_indexes_a_video_once_it_is_whole(tmp_path, clips, encoder):
+    """Half a recording sits in a watched folder, closed and unchanged: it is not read (nor
+    recorded as failed) until the rest arrives; then it is indexed once, with its frames."""
+    root = tmp_path / "watched"
+    root.mkdir()
+    library = Library(tmp_path / "lib")
+    indexer = Indexer(library, encoder, on_progress=lambda *_: None)
+    library.catalog.add_root(root)
+    live = LiveIndexer(indexer, Watcher([root], quiet=0.2))
+    thread = threading.Thread(target=live.run, daemon=True)
+    thread.start()
+    try:
+        _wait_until(lambda: live.steps > 0, what="the watch loop")
+        data = clips["shapes"].read_bytes()
+        path = root / "recording.mp4"
+        path.write_bytes(data[: len(data) // 2])  # the MP4's index comes last: not yet
+        start = live.steps
+        _wait_until(lambda: live.steps > start + 20, what="the loop to look again and again")
+        assert library.catalog.file_by_path(str(path)) is None
+        with open(path, "ab") as fh:
+            fh.write(data[len(data) // 2:])
+        row = _wait_until(lambda: (r := library.catalog.file_by_path(str(path))) is not None
+                          and r.status != "pending" and r, what="the video to be read")
+        assert row.status == "ok" and row.is_video
+        model = library.model_row(encoder.spec)
+        assert len(library.catalog.video_frames(model, row.hash)) >= 4
+    finally:
+        live.stop()
+        thread.join(timeout=30)
+        library.close()
+    assert not thread.is_alive()
