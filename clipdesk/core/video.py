@@ -36,6 +36,17 @@ The API (plain data, no Qt, no catalog):
 - ``complete(path)``: whether a video opens whole (the watcher's test for one still being
   recorded or copied).
 
+What the rest of ClipDesk sees of a video (the catalog holds it; this module only reads):
+
+- ``search.Hit``: a video is found once, ``time`` the best frame's seconds (its score the
+  hit's), ``duration`` its length (None for a photo); ``Hit.is_video``;
+- ``FileRow.duration`` / ``FileRow.is_video``; ``Catalog.frame_times(model, hash)`` the times
+  of its sampled frames, ``Catalog.video_frames(model, hash)`` with their vectors;
+- thumbnails: ``Library.thumbnail_path(hash)`` (its first frame that is not blank) and
+  ``Library.frame_thumbnail_path(hash, t)`` for each sampled frame;
+- the usearch index holds a video's frames under ``catalog.frame_key(file_id, n)``;
+  ``catalog.removal_keys(ids, video_ids)`` lists the keys to remove with a file.
+
 PyAV (FFmpeg's libraries in its wheel) is imported on first use: 50 ms the app's start-up
 need not pay.
 """
