@@ -13,7 +13,7 @@ embedded preview, so LibRaw demosaics it), made once with the tests' pidng write
 so the build needs no pidng. The videos are encoded here at build time with the build
 environment's PyAV (its wheel's encoders): a second of a moving shape each, at 128x96, in the
 codecs those containers usually hold (H.264, HEVC as phones record, VP9, AV1, MPEG-4 Part 2,
-H.263).
+H.263; MPEG-4 where a wheel lacks an encoder).
 """
 
 from __future__ import annotations
@@ -24,15 +24,17 @@ from pathlib import Path
 PACKAGING = Path(__file__).resolve().parent
 SMOKE_DNG = PACKAGING / "smoke" / "sensor.dng"
 
-# file name: codec (PyAV encoder name); one per suffix of clipdesk.core.video.VIDEO_SUFFIXES
+# file name: the codecs to encode it with, the first this PyAV can (one file per suffix of
+# clipdesk.core.video.VIDEO_SUFFIXES); FFmpeg's own MPEG-4 Part 2 and H.263 encoders are
+# always built in, so a PyAV wheel without, say, SVT-AV1 still gets its container checked
 VIDEOS = {
-    "clip.mp4": "libx264",
-    "clip.mov": "libx265",  # HEVC, as iPhones record
-    "clip.m4v": "libx264",
-    "clip.mkv": "libsvtav1",  # AV1: FFmpeg decodes it with dav1d
-    "clip.webm": "libvpx-vp9",
-    "clip.avi": "mpeg4",
-    "clip.3gp": "h263",
+    "clip.mp4": ("libx264", "mpeg4"),
+    "clip.mov": ("libx265", "mpeg4"),  # HEVC, as iPhones record
+    "clip.m4v": ("libx264", "mpeg4"),
+    "clip.mkv": ("libsvtav1", "libaom-av1", "mpeg4"),  # AV1: FFmpeg decodes it with dav1d
+    "clip.webm": ("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1"),  # WebM holds only these
+    "clip.avi": ("mpeg4",),
+    "clip.3gp": ("h263",),
 }
 SIZE = (128, 96)  # sub-QCIF: one size every codec above takes, H.263 included
 FPS = 10
@@ -84,8 +86,22 @@ def write_media(folder: Path) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     made = [Path(shutil.copyfile(SMOKE_DNG, folder / SMOKE_DNG.name))]
-    made += [write_video(folder / name, codec) for name, codec in VIDEOS.items()]
+    made += [write_video(folder / name, encoder(codecs)) for name, codecs in VIDEOS.items()]
     return made
+
+
+def encoder(codecs: tuple[str, ...]) -> str:
+    """The first of ``codecs`` this PyAV can encode."""
+    import av
+
+    for codec in codecs:
+        try:
+            av.Codec(codec, "w")
+        except (av.codec.codec.UnknownCodecError, ValueError):
+            print(f"smoke_media: this PyAV cannot encode {codec}")
+            continue
+        return codec
+    raise SystemExit(f"smoke_media: this PyAV can encode none of {', '.join(codecs)}")
 
 
 def _write_dng() -> None:

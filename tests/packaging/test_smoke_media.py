@@ -14,6 +14,7 @@ def test_smoke_media_cover_every_video_container_and_read_as_clipdesk_reads_them
         smoke_media, tmp_path):
     media = smoke_media
     assert {Path(name).suffix for name in media.VIDEOS} == video.VIDEO_SUFFIXES
+    assert media.encoder(("no-such-codec", "libx264")) == "libx264"
 
     made = media.write_media(tmp_path)
     assert [p.name for p in made] == ["sensor.dng", *media.VIDEOS]
