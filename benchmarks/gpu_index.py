@@ -146,10 +146,11 @@ def model_alone(encoder, batch: torch.Tensor, batches: int) -> float:
 
 
 def device_decode_rate(decoder: gpudecode.DeviceJpegDecoder, datas: list[bytes],
-                       orientations: list[int]) -> float:
+                       headers: list[tuple[decode.Photo, int]]) -> float:
     """Images/s of the device decoder: bytes in memory to normalised model input (and the
     thumbnail's source brought back to the CPU), batches of DECODE_BATCH."""
-    pending = [gpudecode.Pending(d, o) for d, o in zip(datas, orientations, strict=True)]
+    pending = [gpudecode.Pending(d, o, p.width * p.height)
+               for d, (p, o) in zip(datas, headers, strict=True)]
     decoder.decode(pending[:DECODE_BATCH])  # warm
     _sync(str(decoder.device))
     t = time.perf_counter()
@@ -214,7 +215,7 @@ def speed(arch: str, model_dir: Path, photos: list[Path], device: str, repeats: 
     cores = os.cpu_count() or 1
     print(f"\n== {arch} (random weights), {len(photos)} photos of 12 MP, {device}, {cores} cores")
     datas = [p.read_bytes() for p in photos]
-    orientations = [gpudecode.header(d, decode.content_hash(d))[1] for d in datas]
+    headers = [gpudecode.header(d, decode.content_hash(d)) for d in datas]
     enc = {p: load(model_dir, device, p) for p in ("fp32", half)}
     min_side = max(enc["fp32"].image_size, decode.THUMB_SIZE * 3 // 4)
     decoder = gpudecode.DeviceJpegDecoder(device, enc["fp32"].preprocess_cfg, min_side)
@@ -224,7 +225,7 @@ def speed(arch: str, model_dir: Path, photos: list[Path], device: str, repeats: 
     batches = max(2, 2048 // batch)
     for r in range(repeats):  # interleaved, the order reversed every other run
         cases = [("(a) decode on the device, nvJPEG", lambda: device_decode_rate(
-                      decoder, datas, orientations)),
+                      decoder, datas, headers)),
                  (f"(a) decode on the CPU, {cores} threads", lambda: cpu_decode_rate(
                       datas, min_side, cores)),
                  ("(b) model alone, fp32", lambda: model_alone(enc["fp32"], ready, batches)),

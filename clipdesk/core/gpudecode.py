@@ -61,6 +61,7 @@ class Pending:
 
     data: bytes
     orientation: int  # EXIF orientation, 1 when none
+    pixels: int = 12_000_000  # width x height, from the header: sizes the device's batches
 
 
 @dataclass
@@ -171,7 +172,7 @@ class DeviceJpegDecoder:
         while start < len(items):  # sub-batches of at most MAX_BATCH_PIXELS
             stop, pixels = start, 0
             while stop < len(items) and (stop == start or pixels < MAX_BATCH_PIXELS):
-                pixels += _pixels(items[stop].data)
+                pixels += items[stop].pixels
                 stop += 1
             out += self._decode_some(items[start:stop])
             start = stop
@@ -237,17 +238,6 @@ class DeviceJpegDecoder:
         tensor = image.to(torch.float32) * self.scale + self.shift
         thumb = Image.fromarray(source.permute(1, 2, 0).contiguous().cpu().numpy(), "RGB")
         return Decoded(tensor, thumb)
-
-
-def _pixels(data: bytes) -> int:
-    """A JPEG's pixel count from its header (cheap: no decode); 12 MP when unreadable."""
-    try:
-        import io
-
-        with Image.open(io.BytesIO(data)) as im:
-            return im.size[0] * im.size[1]
-    except Exception:
-        return 12_000_000
 
 
 def stack(tensors: list, device) -> object:

@@ -284,7 +284,8 @@ class Indexer:
             if (out.vector is None and self._device_jpeg is not None
                     and self._device_jpeg.takes(data, path)):  # pixels: with the batch
                 out.photo, orientation = gpudecode.header(data, hash_)
-                out.pending = gpudecode.Pending(data, orientation)
+                out.pending = gpudecode.Pending(data, orientation,
+                                                out.photo.width * out.photo.height)
                 return out
             thumbnails = self.library.thumbnails
             need_pixels = out.vector is None or not thumbnails.exists(hash_)
