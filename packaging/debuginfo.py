@@ -1,7 +1,7 @@
 """Strip debug information from the Linux bundle's shared libraries, and only that.
 
 Many wheels ship their libraries with DWARF debug information that nothing reads at run time:
-measured on the Linux bundle (PyInstaller 6.22), 103 MiB of its 457 MiB of ELF files: numkong
+measured on the Linux bundle (PyInstaller 6.22), 101 MiB of its 457 MiB of ELF files: numkong
 40, PyAV's Cython modules 25 (a 3.9 MB module is 0.5 MB without), libpython 16, usearch 7.
 
 PyInstaller's own ``strip=True`` runs a full ``strip`` on every library, and that breaks
