@@ -407,6 +407,11 @@ class Catalog:
                     db.execute("DELETE FROM roots WHERE id = ?", (old_id,))
         return rid
 
+    def root_video_ids(self, folder: Path) -> set[int]:
+        """The ids of the videos under a root (their frame keys leave an index with them)."""
+        return {row.id for rid, root in self.roots() if root == Path(folder)
+                for row in self.files_under(rid, str(root)).values() if row.is_video}
+
     def remove_root(self, folder: Path) -> list[int]:
         """Forget a root and its photos' rows; returns the removed file ids."""
         if all(path != Path(folder) for _, path in self.roots()):

@@ -180,8 +180,7 @@ class Indexer:
 
     def remove_root(self, folder: Path) -> int:
         """Stop following a folder: forget its photos (the photos themselves are untouched)."""
-        videos = {row.id for rid, root in self.catalog.roots() if root == Path(folder)
-                  for row in self.catalog.files_under(rid, str(root)).values() if row.is_video}
+        videos = self.catalog.root_video_ids(folder)
         ids = self.catalog.remove_root(Path(folder))
         self.index.remove(self._keys(ids, videos))
         self.save()

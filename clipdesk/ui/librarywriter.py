@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from clipdesk.core.catalog import removal_keys
 from clipdesk.ui.settings import Settings
 from clipdesk.ui.workers import JobError, Pool, Worker
 
@@ -123,9 +124,10 @@ def remove_root_job(worker: Worker, library: Library, folder: Path, encoder: Enc
     if encoder is not None:
         Indexer(library, encoder, on_progress=lambda *_: None).remove_root(folder)
     else:
+        videos = library.catalog.root_video_ids(folder)
         ids = library.catalog.remove_root(folder)
         if search_index is not None:
-            search_index.remove(ids)
+            search_index.remove(removal_keys(ids, videos))
     library.tidy_thumbnails()  # the folder's photos' thumbnails go with them
 
 
@@ -229,7 +231,8 @@ def trash_job(worker: Worker, library: Library, requests: list[TrashRequest],
             specs.setdefault(row.spec, row)
         for model in specs.values():
             index = library.vectors(model)
-            index.remove([row.id for row in rows])
+            index.remove(removal_keys([row.id for row in rows],
+                                      {row.id for row in rows if row.is_video}))
             library.save_vectors(model, index)
         library.tidy_thumbnails()
     except ClipDeskError as exc:  # a read-only or full library: the photos moved all the same
