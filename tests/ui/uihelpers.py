@@ -16,10 +16,18 @@ def wait_ready(qtbot, window, timeout: int = 60_000) -> None:
 
 def type_query(qtbot, window, text: str) -> None:
     """Type into the search bar like a user, then wait for the answer on screen."""
+    from clipdesk.core.query import parse
+
+    typed = parse(text)
     field = window.search_bar.field
     field.setFocus()
     field.selectAll()
-    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
+    # this text's own answer: not a browse listing (the library's, or a folder's) still on its
+    # way when the typing started
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000,
+                          check_params_cb=lambda answer: answer.timeline is None
+                          and (answer.query.text, answer.query.negatives)
+                          == (typed.text, typed.negatives)):
         qtbot.keyClicks(field, text)
 
 
