@@ -661,6 +661,31 @@ class Catalog:
                    "JOIN frames fr ON fr.model_id = e.model_id AND fr.hash = f.hash "
                    "WHERE f.status = 'ok' AND f.duration IS NOT NULL")
 
+    def stored_vectors(self, model: ModelRow, keys) -> dict[int, np.ndarray]:
+        """The stored (float16) vectors of usearch keys, a photo's embedding or a video
+        frame's, by key; keys the catalog does not hold are left out. What an index of
+        quantized vectors re-scores its candidates with (``vectors.VectorIndex``)."""
+        out: dict[int, np.ndarray] = {}
+        keys = [int(k) for k in keys]
+        photos = [k for k in keys if k >> FRAME_SHIFT == 0]
+        frames = [k for k in keys if k >> FRAME_SHIFT]
+        for start in range(0, len(photos), 900):
+            chunk = photos[start:start + 900]
+            rows = self.db.execute(
+                "SELECT f.id, e.vector FROM files f JOIN embeddings e ON e.model_id = ? "
+                f"AND e.hash = f.hash WHERE f.id IN ({','.join('?' * len(chunk))})",
+                [model.id, *chunk]).fetchall()
+            out.update(zip((r[0] for r in rows), from_blobs([r[1] for r in rows], model.dim),
+                           strict=True))
+        for key in frames:  # a search's candidates hold few frames: one look-up each
+            row = self.db.execute(
+                "SELECT fr.vector FROM files f JOIN frames fr ON fr.model_id = ? "
+                "AND fr.hash = f.hash AND fr.n = ? WHERE f.id = ?",
+                (model.id, frame_of_key(key), file_of_key(key))).fetchone()
+            if row is not None:
+                out[key] = from_blobs([row[0]], model.dim)[0]
+        return out
+
     def indexed_vectors(self, model: ModelRow, changed_since: float | None = None,
                         also: list[int] = ()) -> tuple[np.ndarray, np.ndarray]:
         """(usearch keys, vectors) of indexed files, a video's frames each under their key:

@@ -60,6 +60,9 @@ SEARCH_EXPANSION = 64  # usearch's expansion for that graph (the app searches wi
 EXACT_MAX = 4096  # up to this many contents, the graph is exact (numpy), not usearch's
 SAME_DATE_MAX = 64  # contents sharing one EXIF date compared exactly (more: a broken clock)
 CHUNK = 2048  # queries per usearch call: the app's searches get the index in between
+# An index of quantized vectors (i8) scores within about 0.005 of the truth: its neighbours
+# this far under the threshold are checked against the stored vectors
+QUANTIZED_MARGIN = 0.02
 
 ORIGINAL_SUFFIXES = {
     ".jpg", ".jpeg", ".jpe", ".jfif", ".heic", ".heif", ".tif", ".tiff",
@@ -265,12 +268,12 @@ class DuplicateFinder:
         missing = []
         for start in range(0, len(keys), CHUNK * 4):
             part = keys[start:start + CHUNK * 4]
-            with index.lock:
-                present = np.asarray(index.index.contains(part), dtype=bool).reshape(-1)
-                got = index.index.get(part[present], dtype=np.float32) if present.any() else []
+            # exact vectors, in order: the index's own, or the catalog's if it is quantized
+            have, got = index.vectors_of(part)
+            present = np.isin(part, have)
             rows = np.nonzero(present)[0] + start
             if len(rows):  # none for videos: they are in the index by their frames
-                out[rows] = np.asarray(got, dtype=np.float32).reshape(len(rows), -1)
+                out[rows] = got
             missing += [int(i) for i in np.nonzero(~present)[0] + start]
         for i in missing:  # not in the index yet (the writer adds it in a moment): the catalog's
             stored = self.catalog.embedding(self.model, hashes[i])
@@ -371,10 +374,18 @@ class DuplicateFinder:
                     index.index.expansion_search = usual
             keys = np.asarray(found.keys).reshape(len(part), -1)
             sims = 1.0 - np.asarray(found.distances, dtype=np.float32).reshape(len(part), -1)
-            for i, j in zip(*np.nonzero(sims >= self.threshold), strict=True):
+            margin = QUANTIZED_MARGIN if index.quantized else 0.0
+            pairs = []
+            for i, j in zip(*np.nonzero(sims >= self.threshold - margin), strict=True):
                 other = hash_of.get(int(keys[i, j]))  # None: outside the folder, or not indexed
                 if other is not None and other != hashes[start + i]:
-                    out.append((float(sims[i, j]), hashes[start + i], other))
+                    pairs.append((float(sims[i, j]), i, other))
+            if margin and pairs:  # the index's scores are approximate: decide on exact ones
+                others = sorted({o for _, _, o in pairs})
+                exact = dict(zip(others, self._vectors(others), strict=True))
+                pairs = [(float(part[i] @ exact[o]), i, o) for _, i, o in pairs]
+                pairs = [p for p in pairs if p[0] >= self.threshold]
+            out += [(sim, hashes[start + i], other) for sim, i, other in pairs]
         return out
 
     def _timeline_pairs(self, positions: Iterable[int]) -> list[tuple[str, str]]:

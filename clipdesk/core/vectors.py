@@ -8,9 +8,11 @@ is rebuilt from the catalog's stored embeddings, without running CLIP.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +31,18 @@ from clipdesk.core.catalog import Catalog, ModelRow
 log = logging.getLogger(__name__)
 
 # HNSW settings, chosen with benchmarks/search_scale.py at 1,000,000 library-shaped vectors
-# on 2 cores: f16 keeps the file at 1.1 GiB (resident 1.2 GiB, loaded in 1.7 s); a search
-# expansion of 512 is the widest with top-100 p95 under 10 ms (8 ms), lifting recall@10
-# from 0.61 (64) to 0.89. The expansions are not saved in the file (see VectorIndex).
-INDEX_SETTINGS = {"metric": "cos", "dtype": "f16", "connectivity": 16, "expansion_add": 128,
+# on 2 shared cores (`--n 1000000 --dtypes i8 --connectivity 48 --ef 256,...,1536 --rerank
+# 0,100`): i8 vectors with connectivity 48, the best RERANK candidates re-scored exactly from
+# the catalog's stored vectors: recall@10 0.983 at top-100 p95 4.3 ms (expansion 512; 0.962
+# at 2.5 ms with 256), file 874 MiB, resident 967 MiB, loaded in 0.8 s. The settings before,
+# f16 with connectivity 16, reached 0.89 at 8 ms and no setting of theirs reached 0.95 under
+# 10 ms; i8 alone, without re-ranking, stops near 0.90 (its own scores are too coarse). An index
+# saved with other settings is used as it is; its expansions always come from here.
+INDEX_SETTINGS = {"metric": "cos", "dtype": "i8", "connectivity": 48, "expansion_add": 128,
                   "expansion_search": 512}
+RERANK = 100  # at least this many candidates of a quantized index are re-scored (more gained
+# nothing at 1M); every result it returns is re-scored, so its scores are exact
+EXACT_DTYPES = ("f16", "f32", "f64")  # an index of these scores exactly: nothing to re-score
 
 
 # Libraries up to this size are searched exhaustively (exact answers, no graph). Measured
@@ -44,16 +53,26 @@ INDEX_SETTINGS = {"metric": "cos", "dtype": "f16", "connectivity": 16, "expansio
 EXACT_BELOW = 250_000
 
 
+StoredVectors = Callable[[list[int]], dict[int, np.ndarray]]
+
+
 class VectorIndex:
     """Unit vectors keyed by file id, with cosine scores.
 
     A lock serialises every call into usearch: the app searches while its indexer adds and
     removes vectors in another thread, and usearch's own calls are not safe to overlap.
+
+    An index of quantized (i8) vectors ranks its candidates by approximate scores; with
+    ``stored`` (keys -> the catalog's vectors, set by the library) its candidates (at least
+    RERANK) are re-scored exactly, and ``search_among`` and ``vectors_of`` use the stored
+    vectors too.
     """
 
-    def __init__(self, dim: int, index: Index | None = None):
+    def __init__(self, dim: int, index: Index | None = None, stored: StoredVectors | None = None):
         self.dim = dim
-        self.index = index if index is not None else Index(ndim=dim, **INDEX_SETTINGS)
+        self.stored = stored
+        self.index = index if index is not None else Index(ndim=dim, **{
+            k: v for k, v in INDEX_SETTINGS.items() if k != "expansion_search"})
         # A saved file keeps its dtype and connectivity (an index saved with other settings
         # is used as it is) but not its expansions: those always come from INDEX_SETTINGS.
         self.index.expansion_add = INDEX_SETTINGS["expansion_add"]
@@ -84,26 +103,68 @@ class VectorIndex:
             if present:
                 self.index.remove(present)
 
+    @property
+    def quantized(self) -> bool:
+        """Whether the index's own scores are approximate (i8 and the like)."""
+        return str(self.index.dtype).rsplit(".", 1)[-1].lower() not in EXACT_DTYPES
+
     def search(self, vector: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``count`` (keys, cosine scores), best first."""
+        rerank = self.stored is not None and self.quantized
         with self.lock:
             if len(self.index) == 0 or count <= 0:
                 return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
             exact = len(self.index) <= EXACT_BELOW  # brute force: exact, and fast at this size
+            want = max(count, RERANK) if rerank else count
             found = self.index.search(np.asarray(vector, dtype=np.float32),
-                                      min(count, len(self.index)), exact=exact)
-        return np.asarray(found.keys), 1.0 - np.asarray(found.distances, dtype=np.float32)
+                                      min(want, len(self.index)), exact=exact)
+        keys = np.asarray(found.keys)
+        scores = 1.0 - np.asarray(found.distances, dtype=np.float32)
+        if rerank:
+            keys, scores = self._rescore(vector, keys, scores)
+        return keys[:count], scores[:count]
 
-    def search_among(self, vector: np.ndarray, keys: list[int], count: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top ``count`` (keys, cosine scores) among ``keys`` (those in the index)."""
+    def _rescore(self, vector: np.ndarray, keys: np.ndarray, scores: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates re-scored exactly from the stored vectors, in score order. A key
+        the catalog no longer holds (removed a moment ago) keeps its approximate score."""
+        stored = self.stored([int(k) for k in keys])
+        query = np.asarray(vector, dtype=np.float32)
+        query = query / max(float(np.linalg.norm(query)), 1e-12)
+        scores = scores.copy()
+        found = [i for i, key in enumerate(keys) if int(key) in stored]
+        if found:
+            rows = np.stack([stored[int(keys[i])] for i in found]).astype(np.float32)
+            scores[found] = rows @ query / np.maximum(np.linalg.norm(rows, axis=1), 1e-12)
+        order = np.argsort(-scores, kind="stable")
+        return keys[order], scores[order]
+
+    def vectors_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(present keys, their vectors as float32 rows): the stored ones when the index's
+        are quantized, else the index's own."""
         keys = np.asarray(keys, dtype=np.uint64)
         with self.lock:
             if len(keys):
                 keys = keys[np.asarray(self.index.contains(keys), dtype=bool).reshape(-1)]
-            if len(keys) == 0 or count <= 0:
-                return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
-            vectors = np.asarray(self.index.get(keys), dtype=np.float32).reshape(len(keys), -1)
+            if len(keys) == 0:
+                return keys, np.zeros((0, self.dim), dtype=np.float32)
+            if self.stored is None or not self.quantized:
+                got = np.asarray(self.index.get(keys, dtype=np.float32), dtype=np.float32)
+                return keys, got.reshape(len(keys), -1)
+        stored = self.stored([int(k) for k in keys])
+        keys = np.array([k for k in keys if int(k) in stored], dtype=np.uint64)
+        vectors = (np.stack([stored[int(k)] for k in keys]).astype(np.float32) if len(keys)
+                   else np.zeros((0, self.dim), dtype=np.float32))
+        return keys, vectors
+
+    def search_among(self, vector: np.ndarray, keys: list[int], count: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top ``count`` (keys, cosine scores) among ``keys`` (those in the index)."""
+        if count <= 0:
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
+        keys, vectors = self.vectors_of(keys)
+        if len(keys) == 0:
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         query = np.asarray(vector, dtype=np.float32)
         scores = vectors @ (query / max(float(np.linalg.norm(query)), 1e-12))
@@ -142,7 +203,14 @@ def index_path(library: Path, spec_slug: str) -> Path:
 def open_index(catalog: Catalog, model: ModelRow, path: Path) -> tuple[VectorIndex, bool]:
     """The model's index, loaded if the saved file is intact, caught up with the catalog if
     it is behind, or rebuilt from the catalog if it is missing or damaged.
-    Returns (index, changed); the caller (the one writer) saves a changed index."""
+    Returns (index, changed); the caller (the one writer) saves a changed index. The index
+    re-scores from the catalog's stored vectors (``VectorIndex.stored``)."""
+    index, changed = _open(catalog, model, path)
+    index.stored = functools.partial(catalog.stored_vectors, model)
+    return index, changed
+
+
+def _open(catalog: Catalog, model: ModelRow, path: Path) -> tuple[VectorIndex, bool]:
     index = _load_intact(model, path)
     if index is not None:
         if model.index_version == catalog.version and len(index) == catalog.indexed_count(model):

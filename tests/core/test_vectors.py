@@ -133,6 +133,7 @@ def test_small_libraries_return_every_photo_when_asked_for_all(tmp_path):
     vectors = rng.normal(size=(300, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     index = VectorIndex.build(64, np.arange(300, dtype=np.uint64), vectors)
+    index.stored = lambda keys: {k: vectors[k] for k in keys}  # the catalog's, as a library's
     keys, scores = index.search(vectors[7], 300)
     assert sorted(keys.tolist()) == list(range(300))
     assert keys[0] == 7 and np.all(np.diff(scores) <= 1e-6)
@@ -197,3 +198,70 @@ def test_a_selective_filter_is_answered_exactly_among_the_files_it_keeps(
     assert exact == found(only_a, 0)  # the graph path, over-fetching, agrees
     assert found(Filters(after=4e9), 100) == []  # a date range nothing is in
     assert len(found(Filters(folder=tmp_path / "photos"), 100)) == 3
+
+
+def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
+    """Unit vectors in tight clusters: near-ties that i8's rounding reorders."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(20, dim))
+    v = centres[rng.integers(0, 20, n)] + 0.15 * rng.normal(size=(n, dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16).astype(np.float32)
+
+
+def test_a_quantized_index_re_scores_its_best_candidates_from_the_stored_vectors():
+    """i8 scores are approximate; the stored (f16) vectors give the exact order and scores
+    of the best RERANK, and search_among and vectors_of answer from them too."""
+    from clipdesk.core.vectors import RERANK, VectorIndex
+
+    vectors = _clustered(3_000, 64, 4)
+    keys = np.arange(1, 3_001, dtype=np.uint64)
+    stored = dict(zip((int(k) for k in keys), vectors, strict=True))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)  # f16 rounding: not quite
+    lookups = []
+
+    def lookup(wanted):
+        lookups.append(len(wanted))
+        return {k: stored[k] for k in wanted if k in stored}
+
+    plain = VectorIndex.build(64, keys, vectors)
+    assert plain.quantized  # the shipped settings: i8
+    exact = VectorIndex.build(64, keys, vectors)
+    exact.stored = lookup
+    rng = np.random.default_rng(5)
+    better = 0
+    for _ in range(20):
+        query = vectors[rng.integers(0, 3_000)] + 0.05 * rng.normal(size=64).astype(np.float32)
+        truth = unit @ (query / np.linalg.norm(query))  # cosines
+        best = np.argsort(-truth, kind="stable")[:10] + 1
+        found, scores = exact.search(query, 10)
+        assert np.allclose(scores, truth[found.astype(np.int64) - 1], atol=1e-5)
+        assert np.all(np.diff(scores) <= 1e-7)
+        assert len(set(found.tolist()) & set(best.tolist())) >= 9
+        approx, approx_scores = plain.search(query, 10)
+        better += len(set(found.tolist()) & set(best.tolist())) - len(
+            set(approx.tolist()) & set(best.tolist()))
+        assert not np.allclose(approx_scores, truth[approx.astype(np.int64) - 1], atol=1e-5)
+    assert better > 0 and lookups and min(lookups) == RERANK
+    among, among_scores = exact.search_among(vectors[0], [1, 2, 3, 99_999], 3)
+    assert sorted(among.tolist()) == [1, 2, 3]
+    assert np.allclose(among_scores, [unit[k - 1] @ unit[0] for k in among], atol=1e-5)
+    have, got = exact.vectors_of(np.array([5, 99_999, 7], dtype=np.uint64))
+    assert have.tolist() == [5, 7] and np.array_equal(got, vectors[[4, 6]])
+
+
+def test_the_library_re_scores_from_its_catalog(library, encoder):
+    """A library's index gets the catalog's stored vectors: a photo searched by its own
+    stored vector scores 1 exactly, as an f16 index would."""
+    lib = Library(library)
+    try:
+        row = lib.model_row(encoder.spec)
+        index = lib.vectors(row)
+        assert index.quantized and index.stored is not None
+        keys, vectors = lib.catalog.indexed_vectors(row)
+        stored = lib.catalog.stored_vectors(row, [int(k) for k in keys[:3]] + [10**6])
+        assert sorted(stored) == sorted(int(k) for k in keys[:3])
+        assert np.array_equal(stored[int(keys[0])], vectors[0])
+        found, scores = index.search(vectors[0], 3)
+        assert found[0] == keys[0] and abs(scores[0] - 1.0) < 1e-3
+    finally:
+        lib.close()
