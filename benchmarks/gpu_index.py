@@ -135,14 +135,17 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def model_alone(encoder, batch: torch.Tensor, batches: int) -> float:
-    """Images/s of ``encode_images`` on a ready batch already on the device."""
+def model_alone(encoder, batch: torch.Tensor, seconds: float = 3.0) -> float:
+    """Images/s of ``encode_images`` on a ready batch already on the device, batches for
+    about ``seconds`` (at least two)."""
     encoder.encode_images(batch)  # warm: kernels chosen, memory allocated
     _sync(encoder.device)
     t = time.perf_counter()
-    for _ in range(batches):
+    done = 0
+    while done < 2 or time.perf_counter() - t < seconds:
         encoder.encode_images(batch)  # returns numpy: waits for the device
-    return batches * len(batch) / (time.perf_counter() - t)
+        done += 1
+    return done * len(batch) / (time.perf_counter() - t)
 
 
 def device_decode_rate(decoder: gpudecode.DeviceJpegDecoder, datas: list[bytes],
@@ -201,7 +204,8 @@ def cli_marginal(model_dir: Path, photos: Path, n: int, device: str, extra: list
     found = re.search(r"(\d+) embedded", summary)
     if not found or int(found.group(1)) != n:
         raise SystemExit(f"clipdesk index did not embed the {n} photos: {summary!r}")
-    return (n - 1) / max(1e-9, wall - wall_one), n / wall
+    marginal = (n - 1) / (wall - wall_one) if wall > wall_one else float("nan")  # too few photos
+    return marginal, n / wall
 
 
 def _runs(values: list[float]) -> str:
@@ -222,14 +226,13 @@ def speed(arch: str, model_dir: Path, photos: list[Path], device: str, repeats: 
     rates: dict[str, list[float]] = {}
     ready = torch.randn(batch, 3, enc["fp32"].image_size, enc["fp32"].image_size,
                         device=device)
-    batches = max(2, 2048 // batch)
     for r in range(repeats):  # interleaved, the order reversed every other run
         cases = [("(a) decode on the device, nvJPEG", lambda: device_decode_rate(
                       decoder, datas, headers)),
                  (f"(a) decode on the CPU, {cores} threads", lambda: cpu_decode_rate(
                       datas, min_side, cores)),
-                 ("(b) model alone, fp32", lambda: model_alone(enc["fp32"], ready, batches)),
-                 (f"(b) model alone, {half}", lambda: model_alone(enc[half], ready, batches))]
+                 ("(b) model alone, fp32", lambda: model_alone(enc["fp32"], ready)),
+                 (f"(b) model alone, {half}", lambda: model_alone(enc[half], ready))]
         for name, fn in cases if r % 2 == 0 else cases[::-1]:
             rates.setdefault(name, []).append(fn())
     enc.clear()  # the CLI runs below need the GPU's memory
