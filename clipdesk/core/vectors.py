@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 INDEX_SETTINGS = {"metric": "cos", "dtype": "i8", "connectivity": 48, "expansion_add": 128,
                   "expansion_search": 512}
 RERANK = 100  # at least this many candidates of a quantized index are re-scored (more gained
-# nothing at 1M); every result it returns is re-scored, so its scores are exact
+# nothing at 1M); every result is, so scores and order are exact wherever they are used
+# (filters, cut-offs): the app's 2,000 cost more than its first page (query_latency.py)
 EXACT_DTYPES = ("f16", "f32", "f64")  # an index of these scores exactly: nothing to re-score
 
 
