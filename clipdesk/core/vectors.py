@@ -41,8 +41,13 @@ log = logging.getLogger(__name__)
 INDEX_SETTINGS = {"metric": "cos", "dtype": "i8", "connectivity": 48, "expansion_add": 128,
                   "expansion_search": 512}
 RERANK = 100  # at least this many candidates of a quantized index are re-scored (more gained
-# nothing at 1M); every result is, so scores and order are exact wherever they are used
-# (filters, cut-offs): the app's 2,000 cost more than its first page (query_latency.py)
+# nothing at 1M), and every result of a search for up to RERANK_ALL (a filtered search asks
+# for up to 1,024: its order and scores are exact), and every result in a library searched
+# exactly (below EXACT_BELOW: its catalog is small). A longer list (the app's 2,000) re-scores
+# its first RERANK_HEAD and keeps the index's scores (within ~0.005) below: fetching stored
+# vectors costs ~13 ms per 200 at 1M photos, warm (query_latency.py)
+RERANK_ALL = 1024
+RERANK_HEAD = 256
 EXACT_DTYPES = ("f16", "f32", "f64")  # an index of these scores exactly: nothing to re-score
 
 
@@ -122,18 +127,20 @@ class VectorIndex:
         keys = np.asarray(found.keys)
         scores = 1.0 - np.asarray(found.distances, dtype=np.float32)
         if rerank:
-            keys, scores = self._rescore(vector, keys, scores)
+            keys, scores = self._rescore(vector, keys, scores, every=exact)
         return keys[:count], scores[:count]
 
-    def _rescore(self, vector: np.ndarray, keys: np.ndarray, scores: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-        """The candidates re-scored exactly from the stored vectors, in score order. A key
-        the catalog no longer holds (removed a moment ago) keeps its approximate score."""
-        stored = self.stored([int(k) for k in keys])
+    def _rescore(self, vector: np.ndarray, keys: np.ndarray, scores: np.ndarray,
+                 every: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates (``every`` one, else the first RERANK_HEAD of more than RERANK_ALL)
+        re-scored exactly from the stored vectors, all in score order. A key the catalog no
+        longer holds (removed a moment ago) keeps its approximate score."""
+        keys_rescored = keys if every or len(keys) <= RERANK_ALL else keys[:RERANK_HEAD]
+        stored = self.stored([int(k) for k in keys_rescored])
         query = np.asarray(vector, dtype=np.float32)
         query = query / max(float(np.linalg.norm(query)), 1e-12)
         scores = scores.copy()
-        found = [i for i, key in enumerate(keys) if int(key) in stored]
+        found = [i for i, key in enumerate(keys_rescored) if int(key) in stored]
         if found:
             rows = np.stack([stored[int(keys[i])] for i in found]).astype(np.float32)
             scores[found] = rows @ query / np.maximum(np.linalg.norm(rows, axis=1), 1e-12)

@@ -35,12 +35,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAGS_SHOWN = 5
-# Above this many photos (where search leaves exact scanning for the graph) the first
-# FIRST_PAGE results are answered first and the rest follow as a refresh of the same query:
-# at 1M photos the app's 2,000 results take longer than the 50 ms a first screen may
-# (benchmarks/query_latency.py: first page against all results).
+# Above this many photos the first FIRST_PAGE results are answered first and the rest follow
+# as a refresh of the same query: the app's 2,000 results take longer than the 50 ms a first
+# screen may, mostly re-scoring an i8 index's candidates from the catalog (at 1M photos: first
+# page 44 ms, all 87 ms, benchmarks/query_latency.py); a small library answers at once.
 FIRST_PAGE = 200
-FIRST_PAGE_ABOVE = 250_000
+FIRST_PAGE_ABOVE = 20_000
 
 
 @dataclass
