@@ -157,7 +157,7 @@ def test_an_index_saved_with_other_settings_opens_and_searches(tmp_path, monkeyp
     keys = np.arange(1, 3_001, dtype=np.uint64)
     other = "i8" if INDEX_SETTINGS["dtype"] != "i8" else "f16"
     old = Index(ndim=16, metric="cos", dtype=other, connectivity=8, expansion_search=17)
-    old.add(keys, vectors)
+    old.add(keys, vectors, threads=1)  # one thread: the same graph every run
     old.save(str(tmp_path / "old.usearch"))
 
     index = VectorIndex(16, Index.restore(str(tmp_path / "old.usearch")))
