@@ -118,6 +118,8 @@ class Indexer:
         self.time_limit = time_limit
         self._started: dict[int, float] = {}  # file id -> when a worker began reading it
         self._abandoned = 0  # workers still busy with a photo that ran out of time
+        # thumbnails of device-decoded photos, written by the pool: (future, hash, image)
+        self._thumbnail_saves: list[tuple[Future, str, object]] = []
         self._stop = threading.Event()
         self.model: ModelRow = library.model_row(encoder.spec, encoder.dim)
         if self.model.dim != encoder.dim:
@@ -320,6 +322,7 @@ class Indexer:
         done = 0
         last_save = time.monotonic()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="clipdesk-decode")
+        self._thumbnail_saves = []
         window: deque[tuple[Future, tuple[int, str]]] = deque()  # (future, its job)
         jobs = iter(todo)
         try:
@@ -351,6 +354,10 @@ class Indexer:
         finally:
             for fut, _ in window:
                 fut.cancel()
+            for fut, hash_, image in self._thumbnail_saves:  # queued, not started: save here
+                if fut.cancel():  # (shutting the pool down would drop them)
+                    self._save_thumbnail(hash_, image)
+            self._thumbnail_saves = []
             # a worker stuck on a photo (a hung network share) must not hold up the rest
             pool.shutdown(wait=not self._abandoned, cancel_futures=True)
             if report.interrupted and to_write:  # finished reads cost nothing to keep
@@ -365,8 +372,12 @@ class Indexer:
         on the CPU, and one that fails there too moves to ``to_write`` with its error."""
         if self._device_jpeg is None:
             return np.stack([r.tensor for r in to_embed])
-        gpudecode.assemble(self._device_jpeg, to_embed, self._decode_here,
-                           lambda hash_, image: pool.submit(self._save_thumbnail, hash_, image))
+        def save_later(hash_: str, image) -> None:
+            saves = [x for x in self._thumbnail_saves if not x[0].done()]
+            saves.append((pool.submit(self._save_thumbnail, hash_, image), hash_, image))
+            self._thumbnail_saves = saves
+
+        gpudecode.assemble(self._device_jpeg, to_embed, self._decode_here, save_later)
         to_write += [r for r in to_embed if r.tensor is None]
         to_embed[:] = [r for r in to_embed if r.tensor is not None]
         return gpudecode.stack([r.tensor for r in to_embed], self.encoder.device) if to_embed else None

@@ -164,3 +164,26 @@ def test_header_refuses_as_decode_does():
         gpudecode.header(b"", "0" * 32)
     with pytest.raises(decode.DecodeError, match="not an image"):
         gpudecode.header(b"\xff\xd8\xff but not a jpeg", "0" * 32)
+
+
+def test_every_device_decoded_thumbnail_is_written_before_the_run_ends(tmp_path, torch_encoder,
+                                                                       photos, monkeypatch):
+    """The pool writes a device-decoded photo's thumbnail; saves still queued when the run
+    ends are done then, not dropped with the pool (they were, now and then)."""
+    import threading
+    import time
+
+    original = Indexer._save_thumbnail
+
+    def slow_in_the_pool(self, hash_, image):
+        if threading.current_thread().name.startswith("clipdesk-decode"):
+            time.sleep(0.2)  # a slow disk: the last batch's saves are still queued at the end
+        original(self, hash_, image)
+
+    monkeypatch.setattr(Indexer, "_save_thumbnail", slow_in_the_pool)
+    library, report = _index(tmp_path, "dev", torch_encoder, photos, device_decode=True,
+                             workers=1)
+    assert report.embedded == len(tinyclip.CLASSES)
+    missing = [name for name, row in _rows(library, torch_encoder).items()
+               if row[4] == "ok" and not library.thumbnails.path(row[0]).is_file()]
+    assert missing == []
