@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image
-from PySide6.QtCore import QObject, Qt, QUrl, Slot
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication
-from uihelpers import photo_class, shown_paths, type_query, wait_ready
+from uihelpers import UrlCatcher, photo_class, shown_paths, type_query, wait_ready
 
 
 def test_double_click_opens_the_preview_and_arrow_keys_step(qtbot, open_window, library_copy):
@@ -58,18 +58,6 @@ def test_space_in_the_grid_opens_the_preview(qtbot, open_window, library_copy):
     assert window.preview.path_label.text() == shown_paths(window, 3)[2]
     qtbot.keyClick(window.preview, Qt.Key.Key_Space)
     assert not window.preview.isVisible()
-
-
-class UrlCatcher(QObject):
-    """Stands in for the system viewer and file manager: Qt hands it file:// URLs."""
-
-    def __init__(self):
-        super().__init__()
-        self.urls: list[QUrl] = []
-
-    @Slot(QUrl)
-    def handle(self, url: QUrl) -> None:
-        self.urls.append(url)
 
 
 def test_open_show_in_folder_copy_path_and_copy_image(qtbot, open_window, library_copy,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import dngfiles
 import numpy as np
-from PySide6.QtCore import QObject, QRect, Qt, QUrl, Slot
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication
-from uihelpers import shown_paths, type_query, wait_ready
+from uihelpers import UrlCatcher, dark_tile_pixels, shown_paths, type_query, wait_ready
 
 import tinyclip
 
@@ -31,32 +31,6 @@ def shoot(folder: Path, jpeg_name: str, raw_name: str | None, color: str, shape:
         picture = tinyclip.draw_shape(color, shape, rng, size=RAW_SIZE)
         dngfiles.write_dng(folder / raw_name, picture, preview=dngfiles.jpeg(picture),
                            taken=taken)
-
-
-class UrlCatcher(QObject):
-    """Stands in for the system viewer: Qt hands it the file:// URLs it would open."""
-
-    def __init__(self):
-        super().__init__()
-        self.urls: list[QUrl] = []
-
-    @Slot(QUrl)
-    def handle(self, url: QUrl) -> None:
-        self.urls.append(url)
-
-
-def dark_pixels(window, row: int) -> int:
-    """Near-black pixels in the left half of the tile's picture square, as painted: the RAW
-    badge's box (the photos are light and brightly coloured)."""
-    from clipdesk.ui.results import MARGIN
-
-    view, tile = window.view, window.settings.thumb_size
-    rect = view.visualRect(window.model.index(row))
-    square = QRect(rect.x() + (rect.width() - tile) // 2, rect.y() + MARGIN, tile // 2, tile)
-    image = view.viewport().grab(square).toImage()
-    return sum(max(c.red(), c.green(), c.blue()) < 100
-               for c in (image.pixelColor(x, y) for x in range(image.width())
-                         for y in range(image.height())))
 
 
 def wait_thumbnail(qtbot, window, row: int) -> None:
@@ -104,8 +78,8 @@ def test_a_raw_and_its_jpeg_are_one_photo_with_the_jpeg_in_front(qtbot, open_win
         view.clearSelection()
         for row in (2, 3):
             wait_thumbnail(qtbot, window, row)
-        assert dark_pixels(window, 2) > 40  # the badge on the pair
-        assert dark_pixels(window, 3) == 0  # a JPEG alone has none
+        assert dark_tile_pixels(window, 2, "left") > 40  # the badge on the pair
+        assert dark_tile_pixels(window, 3, "left") == 0  # a JPEG alone has none
 
         # search: the pair shows once, as the JPEG
         type_query(qtbot, window, "a photo of a red circle")
@@ -177,7 +151,8 @@ def test_a_raw_and_its_jpeg_are_one_photo_with_the_jpeg_in_front(qtbot, open_win
         row = shown_paths(window).index(jpeg)
         view.setCurrentIndex(model.index(shown_paths(window).index(str(photos / "blue.jpg"))))
         wait_thumbnail(qtbot, window, row)
-        assert dark_pixels(window, row) == 0  # the JPEG alone: no badge
-        assert dark_pixels(window, shown_paths(window).index(raw)) > 40  # a RAW is a RAW
+        assert dark_tile_pixels(window, row, "left") == 0  # the JPEG alone: no badge
+        raw_row = shown_paths(window).index(raw)
+        assert dark_tile_pixels(window, raw_row, "left") > 40  # a RAW is a RAW
     finally:
         QDesktopServices.unsetUrlHandler("file")

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QRect, Qt, QUrl, Slot
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import QApplication
-from uihelpers import shown_paths, type_query, wait_ready
+from uihelpers import UrlCatcher, dark_tile_pixels, shown_paths, type_query, wait_ready
 
 import tinyclip
 import videofiles
@@ -41,33 +41,6 @@ def colour_of(colour: QColor) -> str:
 def centre_colour(image) -> str:
     """The colour at the picture's centre: the shape (drawn around it)."""
     return colour_of(image.pixelColor(image.width() // 2, image.height() // 2))
-
-
-class UrlCatcher(QObject):
-    """Stands in for the system's player: Qt hands it the file:// URLs it would open."""
-
-    def __init__(self):
-        super().__init__()
-        self.urls: list[QUrl] = []
-
-    @Slot(QUrl)
-    def handle(self, url: QUrl) -> None:
-        self.urls.append(url)
-
-
-def badge_pixels(window, row: int) -> int:
-    """Near-black pixels in the bottom-right quarter of the tile's picture square, as
-    painted: the duration badge's box (the photos are light and brightly coloured)."""
-    from clipdesk.ui.results import MARGIN
-
-    view, tile = window.view, window.settings.thumb_size
-    rect = view.visualRect(window.model.index(row))
-    left = rect.x() + (rect.width() - tile) // 2
-    square = QRect(left + tile // 2, rect.y() + MARGIN + tile // 2, tile // 2, tile // 2)
-    image = view.viewport().grab(square).toImage()
-    return sum(max(c.red(), c.green(), c.blue()) < 100
-               for c in (image.pixelColor(x, y) for x in range(image.width())
-                         for y in range(image.height())))
 
 
 def tile_pixmap(qtbot, window, row: int):
@@ -116,8 +89,8 @@ def test_a_video_is_found_at_its_moment_shown_previewed_copied_and_opened(
         others = [r for r in range(4) if r != row]
         view.setCurrentIndex(model.index(others[0]))
         view.clearSelection()
-        assert badge_pixels(window, row) > 30
-        assert badge_pixels(window, others[1]) == 0  # a photo has none
+        assert dark_tile_pixels(window, row, "bottom-right") > 30
+        assert dark_tile_pixels(window, others[1], "bottom-right") == 0  # a photo has none
 
         # search: the video, once, at a moment of the blue square (within a sampling step)
         type_query(qtbot, window, "a photo of a blue square")
@@ -132,7 +105,7 @@ def test_a_video_is_found_at_its_moment_shown_previewed_copied_and_opened(
         assert view.model().data(model.index(row), 0x0100 + 6) == (hit.time, hit.duration)
         view.setCurrentIndex(model.index(1))
         view.clearSelection()
-        assert badge_pixels(window, row) > 30
+        assert dark_tile_pixels(window, row, "bottom-right") > 30
 
         # Copy image copies the frame at that moment, at the video's size
         view.setFocus()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QObject, QRect, QUrl, Slot
+
 
 def wait_ready(qtbot, window, timeout: int = 60_000) -> None:
     """Until the library is open, the model loaded and indexing (if any) finished."""
@@ -54,3 +56,33 @@ def drop(window, mime) -> None:
     assert enter.isAccepted()
     QApplication.sendEvent(window, QDropEvent(pos, Qt.DropAction.CopyAction, mime, buttons,
                                               modifiers))
+
+
+class UrlCatcher(QObject):
+    """Stands in for the system's viewer, player and file manager: Qt hands it the file://
+    URLs it would open (``QDesktopServices.setUrlHandler("file", catcher, "handle")``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[QUrl] = []
+
+    @Slot(QUrl)
+    def handle(self, url: QUrl) -> None:
+        self.urls.append(url)
+
+
+def dark_tile_pixels(window, row: int, corner: str) -> int:
+    """Near-black pixels in one part of a tile's picture square, as painted: where a badge's
+    dark box goes (the test photos are light and brightly coloured). ``corner``: "left" (the
+    left half: the RAW badge) or "bottom-right" (the quarter of a video's length badge)."""
+    from clipdesk.ui.results import MARGIN
+
+    view, tile = window.view, window.settings.thumb_size
+    rect = view.visualRect(window.model.index(row))
+    left, top = rect.x() + (rect.width() - tile) // 2, rect.y() + MARGIN
+    square = (QRect(left, top, tile // 2, tile) if corner == "left" else
+              QRect(left + tile // 2, top + tile // 2, tile // 2, tile // 2))
+    image = view.viewport().grab(square).toImage()
+    return sum(max(c.red(), c.green(), c.blue()) < 100
+               for c in (image.pixelColor(x, y) for x in range(image.width())
+                         for y in range(image.height())))
