@@ -33,5 +33,7 @@ def test_no_stall_while_a_library_indexes(qtbot, open_window, tmp_path, random_m
     assert finished.args[0].embedded == 200
     print(f"\nindexing 200 photos took {seconds:.1f} s; {ticks} ticks; longest GUI stall: "
           f"{cpu:.1f} ms of GUI CPU, {late:.1f} ms late")
-    assert ticks > seconds * 1000 / 5 / 4  # the meter really ran all along
+    # the meter ran all along: on average a tick at least every 50 ms (a fast run on a quiet
+    # machine, 1.2 s, gave a tick every 20 ms: the decode threads share the GIL with it)
+    assert ticks > seconds * 1000 / 50
     assert cpu < CPU_LIMIT_MS and late < WALL_LIMIT_MS
