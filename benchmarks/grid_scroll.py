@@ -199,6 +199,37 @@ def line(name: str, m: dict, extra: str = "") -> None:
           f"{extra}", flush=True)
 
 
+def open_window(cache: Path, keys: int, name: str):
+    """(app, window, its folder): the real main window offscreen on a throwaway library (in
+    that folder) that is never started (no model, no disk), its tiles read from ``keys`` made-up thumbnails in ``cache``;
+    prints the load average (a busy machine delays the GUI thread)."""
+    thumbs_dir = cache.resolve() / "grid-thumbs"
+    make_thumbnails(thumbs_dir, keys)
+    tmp = Path(tempfile.mkdtemp(prefix=f"clipdesk-bench-{name}-"))
+    for var, sub in (("CLIPDESK_CONFIG_DIR", "config"), ("CLIPDESK_LOG_DIR", "logs"),
+                     ("CLIPDESK_LIBRARY", "library")):
+        os.environ[var] = str(tmp / sub)
+
+    from PySide6.QtWidgets import QApplication
+
+    from clipdesk.ui.engine import Engine
+    from clipdesk.ui.mainwindow import MainWindow
+    from clipdesk.ui.settings import Settings
+
+    app = QApplication.instance() or QApplication([])
+    settings = Settings()
+    engine = Engine(tmp / "library", None, "cpu", settings)
+    window = MainWindow(engine, settings)
+    window.show()
+    window.pages.setCurrentWidget(window.browse_page)
+    window.model.thumbnail_path = lambda h: thumbs_dir / f"{h}.jpg"
+    spin(app, 0.5)
+    load = os.getloadavg()[0]
+    print(f"load average {load:.2f} on {os.cpu_count()} cores"
+          f"{'  (BUSY: other processes compete with the GUI thread)' if load > 1 else ''}")
+    return app, window, tmp
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -208,30 +239,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache")
     args = parser.parse_args()
 
-    thumbs_dir = args.cache.resolve() / "grid-thumbs"
-    make_thumbnails(thumbs_dir, args.keys)
-    tmp = Path(tempfile.mkdtemp(prefix="clipdesk-bench-grid-"))
-    for var, sub in (("CLIPDESK_CONFIG_DIR", "config"), ("CLIPDESK_LOG_DIR", "logs"),
-                     ("CLIPDESK_LIBRARY", "library")):
-        os.environ[var] = str(tmp / sub)
-
-    from PySide6.QtWidgets import QApplication
-
-    from clipdesk.ui.engine import Engine, ResultSet
-    from clipdesk.ui.mainwindow import MainWindow
-    from clipdesk.ui.settings import Settings
-
-    app = QApplication.instance() or QApplication([])
-    settings = Settings()
-    engine = Engine(tmp / "library", None, "cpu", settings)  # never started: no model, no disk
-    window = MainWindow(engine, settings)
-    window.show()
-    window.pages.setCurrentWidget(window.browse_page)
-    window.model.thumbnail_path = lambda h: thumbs_dir / f"{h}.jpg"
-    spin(app, 0.5)
-    load = os.getloadavg()[0]
-    print(f"load average {load:.2f} on {os.cpu_count()} cores"
-          f"{'  (BUSY: other processes compete with the GUI thread)' if load > 1 else ''}")
+    app, window, _ = open_window(args.cache, args.keys, "grid")
     beat = Heartbeat()
 
     beat.start()
@@ -266,6 +274,8 @@ def main() -> int:
                                        f"ended at row {m['last_row']:,})")
     print(f"    pixmap LRU {len(cache)} pixmaps, {cache.bytes / 2**20:.0f} MiB; "
           f"RSS peak {m['peak_rss']:.0f} MiB")
+
+    from clipdesk.ui.engine import ResultSet
 
     window.model.set_results(ResultSet.empty())
     spin(app, 0.5)

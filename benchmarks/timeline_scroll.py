@@ -25,7 +25,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -40,8 +39,8 @@ from grid_scroll import (  # noqa: E402
     Heartbeat,
     fabricate,
     line,
-    make_thumbnails,
     open_answer,
+    open_window,
     rss_mb,
     scroll_end_to_end,
     spin,
@@ -184,30 +183,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache")
     args = parser.parse_args()
 
-    thumbs_dir = args.cache.resolve() / "grid-thumbs"
-    make_thumbnails(thumbs_dir, args.keys)
-    tmp = Path(tempfile.mkdtemp(prefix="clipdesk-bench-timeline-"))
-    for var, sub in (("CLIPDESK_CONFIG_DIR", "config"), ("CLIPDESK_LOG_DIR", "logs"),
-                     ("CLIPDESK_LIBRARY", "library")):
-        os.environ[var] = str(tmp / sub)
-
-    from PySide6.QtWidgets import QApplication
-
-    from clipdesk.ui.engine import Engine, ResultSet
-    from clipdesk.ui.mainwindow import MainWindow
-    from clipdesk.ui.settings import Settings
-
-    app = QApplication.instance() or QApplication([])
-    settings = Settings()
-    engine = Engine(tmp / "library", None, "cpu", settings)  # never started: no model, no disk
-    window = MainWindow(engine, settings)
-    window.show()
-    window.pages.setCurrentWidget(window.browse_page)
-    window.model.thumbnail_path = lambda h: thumbs_dir / f"{h}.jpg"
-    spin(app, 0.5)
-    load = os.getloadavg()[0]
-    print(f"load average {load:.2f} on {os.cpu_count()} cores"
-          f"{'  (BUSY: other processes compete with the GUI thread)' if load > 1 else ''}")
+    app, window, tmp = open_window(args.cache, args.keys, "timeline")
     beat = Heartbeat()
     beat.start()
     spin(app, 2.0)
@@ -236,6 +212,8 @@ def main() -> int:
     line("  40 jumps to a month", m)
     print(f"  pixmap LRU {len(cache)} pixmaps, {cache.bytes / 2**20:.0f} MiB "
           f"(limit {cache.max_bytes / 2**20:.0f} MiB)")
+
+    from clipdesk.ui.engine import ResultSet
 
     window.model.set_results(ResultSet.empty())
     window.view.set_sections(None)
