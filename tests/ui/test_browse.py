@@ -17,7 +17,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 from test_controllers import drain
 from test_grid_scale import CPU_LIMIT_MS, WALL_LIMIT_MS, Meter, _thumbnails
-from uihelpers import shown_paths, type_query, wait_ready
+from uihelpers import index_folder, shown_paths, type_query, wait_ready
 
 import tinyclip
 from clipdesk.core import browse
@@ -36,9 +36,6 @@ MONTHS = [((2026, 3), 9), ((2026, 2), 7), ((2025, 12), 5)]
 def _dated_library(tmp_path: Path, model: str) -> tuple[Path, list[str]]:
     """A library of 21 photos whose file times fall in MONTHS (plus one that cannot be read);
     returns the library folder and the photos' paths newest first."""
-    from clipdesk.core import models
-    from clipdesk.core.indexer import Indexer
-    from clipdesk.core.library import Library
 
     photos = tmp_path / "photos"
     paths = tinyclip.photo_folder(photos / "trip", 9, seed=1) + tinyclip.photo_folder(
@@ -51,11 +48,8 @@ def _dated_library(tmp_path: Path, model: str) -> tuple[Path, list[str]]:
             newest_first.append(str(paths[at]))
             at += 1
     (photos / "home" / "broken.jpg").write_bytes(b"\xff\xd8 not a photo")
-    library = Library(tmp_path / "library")
-    encoder = models.load(models.ModelSpec.parse(model), device="cpu")
-    report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+    report = index_folder(tmp_path / "library", photos, model)
     assert report.embedded == 21 and len(report.failed) == 1
-    library.close()
     return tmp_path / "library", newest_first
 
 

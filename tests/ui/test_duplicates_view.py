@@ -14,7 +14,7 @@ import pytest
 import trashhelpers
 from PIL import Image
 from trashhelpers import trashed
-from uihelpers import shown_paths, type_query, wait_ready
+from uihelpers import index_folder, shown_paths, type_query, wait_ready
 
 real_trash = trashhelpers.real_trash  # fixtures
 read_only_folder = trashhelpers.read_only_folder
@@ -28,9 +28,6 @@ RESIZED = "blue-square-0 small.png"
 def dup_library(tmp_path, shapes_folder, trained_model) -> tuple[Path, Path]:
     """(library, photos): three distinct shapes, an exact copy of one in backup/ and a smaller
     PNG re-save of another, indexed with the trained tiny CLIP."""
-    from clipdesk.core import models
-    from clipdesk.core.indexer import Indexer
-    from clipdesk.core.library import Library
 
     photos = tmp_path / "photos"
     (photos / "backup").mkdir(parents=True)
@@ -39,11 +36,8 @@ def dup_library(tmp_path, shapes_folder, trained_model) -> tuple[Path, Path]:
     shutil.copy2(photos / ORIGINAL, photos / COPY)
     square = Image.open(photos / "blue-square-0.jpg")
     square.resize((square.width * 3 // 4, square.height * 3 // 4)).save(photos / RESIZED)
-    library = Library(tmp_path / "library")
-    encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
-    report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+    report = index_folder(tmp_path / "library", photos, trained_model)
     assert report.embedded == 5 and not report.failed
-    library.close()
     return tmp_path / "library", photos
 
 
@@ -224,9 +218,6 @@ def test_thumbnails_load_for_the_groups_scrolled_to(qtbot, open_window, tmp_path
 
     monkeypatch.setattr(duplicates, "GROUPS_SHOWN", 20)
     import tinyclip
-    from clipdesk.core import models
-    from clipdesk.core.indexer import Indexer
-    from clipdesk.core.library import Library
 
     photos = tmp_path / "photos"
     (photos / "backup").mkdir(parents=True)
@@ -235,11 +226,8 @@ def test_thumbnails_load_for_the_groups_scrolled_to(qtbot, open_window, tmp_path
         color, shape = tinyclip.CLASSES[i % len(tinyclip.CLASSES)]
         tinyclip.draw_shape(color, shape, rng, size=(160, 120)).save(photos / f"p{i:02}.jpg")
         shutil.copy2(photos / f"p{i:02}.jpg", photos / "backup" / f"p{i:02} copy.jpg")
-    library = Library(tmp_path / "library")
-    encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
-    report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+    report = index_folder(tmp_path / "library", photos, trained_model)
     assert report.total == 60 and not report.failed
-    library.close()
     window, view = open_view(qtbot, open_window, tmp_path / "library", trained_model)
     page = view.pages["exact"]
     assert len(page.boxes) == 20 and view.tabs.tabText(0) == "Exact copies (30)"

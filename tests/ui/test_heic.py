@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QImageReader
 from PySide6.QtWidgets import QApplication
-from uihelpers import drop, photo_class, shown_paths, type_query, wait_ready
+from uihelpers import drop, index_folder, photo_class, shown_paths, type_query, wait_ready
 
 import tinyclip
 
@@ -29,9 +29,6 @@ def save_heic(path: Path, color: str, shape: str, size: tuple[int, int], seed: i
 @pytest.fixture
 def heic_library(tmp_path, trained_model) -> Path:
     """A library of four HEIC photos (two red circles, two blue squares), indexed."""
-    from clipdesk.core import models
-    from clipdesk.core.indexer import Indexer
-    from clipdesk.core.library import Library
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -39,11 +36,8 @@ def heic_library(tmp_path, trained_model) -> Path:
         color, shape, _ = name.split("-")
         save_heic(photos / f"{name}.heic", color, shape, size, seed)
     assert QImageReader(str(photos / "red-circle-0.heic")).read().isNull()  # Qt cannot
-    library = Library(tmp_path / "library")
-    encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
-    report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+    report = index_folder(tmp_path / "library", photos, trained_model)
     assert report.embedded == 4 and not report.failed
-    library.close()
     return tmp_path / "library"
 
 

@@ -10,7 +10,7 @@ import dngfiles
 import numpy as np
 from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtWidgets import QApplication
-from uihelpers import drop, photo_class, shown_paths, type_query, wait_ready
+from uihelpers import drop, index_folder, photo_class, shown_paths, type_query, wait_ready
 
 import tinyclip
 
@@ -24,20 +24,14 @@ def make_raw(path: Path, color: str, shape: str, seed: int, preview: bool) -> Pa
 
 def test_a_raw_photo_is_found_copied_previewed_and_dropped(qtbot, open_window, tmp_path,
                                                           trained_model):
-    from clipdesk.core import models
-    from clipdesk.core.indexer import Indexer
-    from clipdesk.core.library import Library
 
     photos = tmp_path / "photos"
     for seed, (name, preview) in enumerate([("red-circle-0", True), ("red-circle-1", False),
                                             ("blue-square-0", True), ("blue-square-1", False)]):
         color, shape, _ = name.split("-")
         make_raw(photos / f"{name}.dng", color, shape, seed, preview)
-    library = Library(tmp_path / "library")
-    encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
-    report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+    report = index_folder(tmp_path / "library", photos, trained_model)
     assert report.embedded == 4 and not report.failed
-    library.close()
 
     window = open_window(tmp_path / "library")
     wait_ready(qtbot, window)

@@ -12,7 +12,14 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication
-from uihelpers import UrlCatcher, dark_tile_pixels, shown_paths, type_query, wait_ready
+from uihelpers import (
+    UrlCatcher,
+    dark_tile_pixels,
+    index_folder,
+    shown_paths,
+    type_query,
+    wait_ready,
+)
 
 import tinyclip
 
@@ -43,9 +50,6 @@ def wait_thumbnail(qtbot, window, row: int) -> None:
 
 def test_a_raw_and_its_jpeg_are_one_photo_with_the_jpeg_in_front(qtbot, open_window, tmp_path,
                                                                   trained_model, monkeypatch):
-    from clipdesk.core import models
-    from clipdesk.core.indexer import Indexer
-    from clipdesk.core.library import Library
     from clipdesk.ui.settings import Settings
 
     photos = tmp_path / "photos"
@@ -54,11 +58,8 @@ def test_a_raw_and_its_jpeg_are_one_photo_with_the_jpeg_in_front(qtbot, open_win
     shoot(photos, "", "IMG_0003.DNG", "red", "circle", 3, "2024:05:01 12:00:00")  # RAW only
     shoot(photos, "red.jpg", None, "red", "circle", 4, "2024:05:01 09:00:00")
     shoot(photos, "blue.jpg", None, "blue", "square", 5, "2024:05:01 08:00:00")
-    library = Library(tmp_path / "library")
-    encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
-    report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+    report = index_folder(tmp_path / "library", photos, trained_model)
     assert report.embedded == 7 and not report.failed
-    library.close()
     jpeg, raw = str(photos / "IMG_0001.JPG"), str(photos / "IMG_0001.DNG")
 
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)

@@ -12,7 +12,14 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import QApplication
-from uihelpers import UrlCatcher, dark_tile_pixels, shown_paths, type_query, wait_ready
+from uihelpers import (
+    UrlCatcher,
+    dark_tile_pixels,
+    index_folder,
+    shown_paths,
+    type_query,
+    wait_ready,
+)
 
 import tinyclip
 import videofiles
@@ -56,9 +63,6 @@ def tile_pixmap(qtbot, window, row: int):
 
 def test_a_video_is_found_at_its_moment_shown_previewed_copied_and_opened(
         qtbot, open_window, tmp_path, trained_model, monkeypatch):
-    from clipdesk.core import models
-    from clipdesk.core.indexer import Indexer
-    from clipdesk.core.library import Library
 
     photos = tmp_path / "photos"
     video = str(videofiles.write(photos / "holiday.mp4",
@@ -67,11 +71,8 @@ def test_a_video_is_found_at_its_moment_shown_previewed_copied_and_opened(
         color, shape = name.split("-")
         tinyclip.draw_shape(color, shape, np.random.default_rng(seed),
                             size=(160, 120)).save(photos / f"{name}.jpg")
-    library = Library(tmp_path / "library")
-    encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
-    report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+    report = index_folder(tmp_path / "library", photos, trained_model)
     assert report.embedded == 4 and not report.failed
-    library.close()
 
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     catcher = UrlCatcher()

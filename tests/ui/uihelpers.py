@@ -33,6 +33,21 @@ def type_query(qtbot, window, text: str) -> None:
         qtbot.keyClicks(field, text)
 
 
+def index_folder(library: Path, photos: Path, model: str):
+    """Index ``photos`` into the library folder ``library`` with ``model`` (a spec), as
+    ``clipdesk index`` would, before a window opens it; the IndexReport."""
+    from clipdesk.core import models
+    from clipdesk.core.indexer import Indexer
+    from clipdesk.core.library import Library
+
+    library_ = Library(library)
+    try:
+        encoder = models.load(models.ModelSpec.parse(model), device="cpu")
+        return Indexer(library_, encoder, on_progress=lambda *_: None).run([photos])
+    finally:
+        library_.close()
+
+
 def shown_paths(window, n: int | None = None) -> list[str]:
     model = window.model
     rows = model.rowCount() if n is None else min(n, model.rowCount())
