@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from PySide6.QtCore import QDate
-from uihelpers import shown_paths, type_query, wait_ready
+from uihelpers import answer_after, shown_paths, type_query, wait_ready
 
 from clipdesk.core.query import Filters, date_preset, day_range
 from clipdesk.ui.filterbar import FilterBar, chip_texts, folder_label
@@ -17,12 +17,6 @@ from clipdesk.ui.filterbar import FilterBar, chip_texts, folder_label
 
 def _menu_action(bar: FilterBar, text: str):
     return next(a for a in bar.menu.actions() if a.text() == text)
-
-
-def _answer_after(qtbot, window, act) -> object:
-    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000) as answered:
-        act()
-    return answered.args[0]
 
 
 def test_date_presets_and_their_chip_filter_a_search_and_the_x_removes_it(qtbot, open_window,
@@ -34,18 +28,18 @@ def test_date_presets_and_their_chip_filter_a_search_and_the_x_removes_it(qtbot,
     bar = window.search_bar.filter_bar
     assert bar.button.isVisible() and bar.button.text() == "Filter" and not bar.chips
 
-    answer = _answer_after(qtbot, window, _menu_action(bar, "Last year").trigger)
+    answer = answer_after(qtbot, window, _menu_action(bar, "Last year").trigger)
     assert (answer.query.filters.after, answer.query.filters.before) == date_preset("last-year")
     assert answer.query.text == "a photo of a red circle"  # combined with the text
     assert window.model.rowCount() == 0  # the photos were made today
     chip = bar.chips["date"]
     assert chip.isVisible() and chip.text == "Last year"
 
-    answer = _answer_after(qtbot, window, _menu_action(bar, "Today").trigger)
+    answer = answer_after(qtbot, window, _menu_action(bar, "Today").trigger)
     assert window.model.rowCount() == 24 and bar.chips["date"].text == "Today"
     assert window.search_bar.filters == answer.query.filters
 
-    answer = _answer_after(qtbot, window, bar.chips["date"].remove_button.click)
+    answer = answer_after(qtbot, window, bar.chips["date"].remove_button.click)
     assert not answer.query.filters.active and "date" not in bar.chips
     assert window.model.rowCount() == 24
 
@@ -61,7 +55,7 @@ def test_a_custom_range_from_the_dialog(qtbot, open_window, library_copy):
     yesterday, last_week = date.today() - timedelta(days=1), date.today() - timedelta(days=7)
     dialog.first_edit.setDate(QDate(yesterday.year, yesterday.month, yesterday.day))
     dialog.last_edit.setDate(QDate(last_week.year, last_week.month, last_week.day))  # reversed
-    answer = _answer_after(qtbot, window, dialog.accept)
+    answer = answer_after(qtbot, window, dialog.accept)
     assert (answer.query.filters.after, answer.query.filters.before) == day_range(last_week,
                                                                                   yesterday)
     assert window.model.rowCount() == 0
@@ -70,7 +64,7 @@ def test_a_custom_range_from_the_dialog(qtbot, open_window, library_copy):
     _menu_action(bar, "Between dates…").trigger()  # opens on the range shown
     assert bar.dialog.days() == (last_week, yesterday)
     bar.dialog.last_edit.setDate(QDate.currentDate())
-    _answer_after(qtbot, window, bar.dialog.accept)
+    answer_after(qtbot, window, bar.dialog.accept)
     assert window.model.rowCount() == 24
 
 
@@ -79,15 +73,15 @@ def test_media_kind_chip_and_clear_filters(qtbot, open_window, library_copy):
     wait_ready(qtbot, window)
     type_query(qtbot, window, "a photo of a green triangle")
     bar = window.search_bar.filter_bar
-    answer = _answer_after(qtbot, window, _menu_action(bar, "Videos").trigger)
+    answer = answer_after(qtbot, window, _menu_action(bar, "Videos").trigger)
     assert answer.query.filters.media == "video" and window.model.rowCount() == 0
     assert bar.chips["media"].text == "Videos" and bar.media_actions["video"].isChecked()
-    answer = _answer_after(qtbot, window, _menu_action(bar, "Photos").trigger)
+    answer = answer_after(qtbot, window, _menu_action(bar, "Photos").trigger)
     assert answer.query.filters.media == "photo" and window.model.rowCount() == 24
     assert not bar.media_actions["video"].isChecked()
-    _answer_after(qtbot, window, _menu_action(bar, "This year").trigger)
+    answer_after(qtbot, window, _menu_action(bar, "This year").trigger)
     assert [c.kind for c in bar.chip_widgets()] == ["date", "media"]
-    answer = _answer_after(qtbot, window, _menu_action(bar, "Clear filters").trigger)
+    answer = answer_after(qtbot, window, _menu_action(bar, "Clear filters").trigger)
     assert answer.query.filters == Filters() and not bar.chips and not bar.chip_widgets()
 
 
@@ -99,14 +93,14 @@ def test_the_sidebars_folder_shows_as_a_chip_that_removes_it(qtbot, open_window,
     bar = window.search_bar.filter_bar
     more = Path(shapes_folder) / "more"
     with qtbot.waitSignal(window.search_bar.filtersChanged) as changed:
-        _answer_after(qtbot, window, lambda: window.search_bar.set_filters(
+        answer_after(qtbot, window, lambda: window.search_bar.set_filters(
             Filters(folder=more, media="photo")))
     assert changed.args[0].folder == more
     assert window.model.rowCount() == 12
     assert all(Path(p).parent == more for p in shown_paths(window))
     assert [c.kind for c in bar.chip_widgets()] == ["folder", "media"]  # folder first
     assert bar.chips["folder"].text == f"in {Path(shapes_folder).name}/more"
-    answer = _answer_after(qtbot, window, bar.chips["folder"].remove_button.click)
+    answer = answer_after(qtbot, window, bar.chips["folder"].remove_button.click)
     assert answer.query.filters == Filters(media="photo")
     assert window.model.rowCount() == 24 and "folder" not in bar.chips
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
-from uihelpers import photo_class, shown_paths, type_query, wait_ready
+from uihelpers import answer_after, photo_class, shown_paths, type_query, wait_ready
 
 import tinyclip
 from clipdesk.core.cutoff import adaptive_cutoff
@@ -51,12 +51,6 @@ def big_copy(big_library, tmp_path) -> Path:
     target = tmp_path / "library"
     shutil.copytree(big_library[0], target)
     return target
-
-
-def _answer_after(qtbot, window, act):
-    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000) as answered:
-        act()
-    return answered.args[0]
 
 
 # ---------------------------------------------------------------------- the adaptive cut-off
@@ -117,14 +111,14 @@ def test_a_folder_with_no_photos_says_so_and_what_clipdesk_reads(qtbot, open_win
     type_query(qtbot, window, "a photo of a red circle")
     empty_folder = tmp_path / "Holidays" / "2024"
     empty_folder.mkdir(parents=True)
-    answer = _answer_after(qtbot, window, lambda: window.search_bar.set_filters(
+    answer = answer_after(qtbot, window, lambda: window.search_bar.set_filters(
         Filters(folder=empty_folder)))
     assert len(answer.results) == 0
     text = window.empty_state.text()
     assert window.results_stack.currentWidget() is window.empty_state
     assert "No photos in Holidays/2024 yet" in text and "ClipDesk reads JPEG, PNG" in text
     assert "video (MP4, MOV" in text
-    answer = _answer_after(qtbot, window, lambda: window.search_bar.set_filters(
+    answer = answer_after(qtbot, window, lambda: window.search_bar.set_filters(
         Filters(media="video")))
     assert "No photos match these filters" in window.empty_state.text()
     window.empty_state.linkActivated.emit("#clear-filters")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication
-from uihelpers import photo_class, shown_paths, type_query, wait_ready
+from uihelpers import answer_after, photo_class, shown_paths, type_query, wait_ready
 
 from clipdesk.ui.searchbar import NEGATIVE_BORDER
 
@@ -18,12 +18,6 @@ def _select(window, rows: list[int]) -> None:
     for row in rows:
         selection.select(window.model.index(row), QItemSelectionModel.SelectionFlag.Select)
     window.view.setFocus()
-
-
-def _answer_after(qtbot, window, act):
-    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000) as answered:
-        act()
-    return answered.args[0]
 
 
 def test_fewer_like_these_pushes_the_kind_down_and_hides_the_photos(qtbot, open_window,
@@ -39,7 +33,7 @@ def test_fewer_like_these_pushes_the_kind_down_and_hides_the_photos(qtbot, open_
 
     _select(window, [runner_up])
     assert window.fewer_action.shortcut().toString() == "Ctrl+Shift+N"
-    answer = _answer_after(qtbot, window, lambda: qtbot.keyClick(
+    answer = answer_after(qtbot, window, lambda: qtbot.keyClick(
         window.view, Qt.Key.Key_N,
         Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier))
     assert answer.query.negative_images == (paths[runner_up],)
@@ -54,7 +48,7 @@ def test_fewer_like_these_pushes_the_kind_down_and_hides_the_photos(qtbot, open_
     assert chip.label.text() == "not like" and chip.objectName() == "negativeChip"
     assert NEGATIVE_BORDER in chip.styleSheet()
 
-    answer = _answer_after(qtbot, window, chip.remove_button.click)  # × takes it back
+    answer = answer_after(qtbot, window, chip.remove_button.click)  # × takes it back
     assert answer.query.negative_images == () and len(shown_paths(window)) == 24
 
 
@@ -75,7 +69,7 @@ def test_more_like_these_from_the_context_menu_keeps_the_text(qtbot, open_window
     texts = [a.text().replace("&", "") for a in menu.actions() if not a.isSeparator()]
     assert texts[:3] == ["Find similar", "More like these", "Fewer like these"]
     more = next(a for a in menu.actions() if a.text().replace("&", "") == "More like these")
-    answer = _answer_after(qtbot, window, more.trigger)
+    answer = answer_after(qtbot, window, more.trigger)
     menu.close()
     assert answer.query.text == "a photo of a circle"
     assert answer.query.images == (paths[yellow[0]],)
@@ -123,6 +117,6 @@ def test_while_browsing_fewer_like_these_explains_and_more_like_these_searches(
     assert window.search_bar.chips == []
     assert "Fewer like these refines a search" in window.statusBar().currentMessage()
     photo = window.model.hit(0).path
-    answer = _answer_after(qtbot, window, window.more_action.trigger)
+    answer = answer_after(qtbot, window, window.more_action.trigger)
     assert answer.query.images == (photo,) and answer.results.paths[0] != photo
     assert photo_class(answer.results.paths[0]) == photo_class(photo)

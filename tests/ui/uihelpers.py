@@ -48,6 +48,13 @@ def index_folder(library: Path, photos: Path, model: str):
         library_.close()
 
 
+def answer_after(qtbot, window, act):
+    """The SearchAnswer of what ``act()`` starts (the next answer the engine gives)."""
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000) as answered:
+        act()
+    return answered.args[0]
+
+
 def shown_paths(window, n: int | None = None) -> list[str]:
     model = window.model
     rows = model.rowCount() if n is None else min(n, model.rowCount())
