@@ -38,7 +38,8 @@ TAGS_SHOWN = 5
 # Above this many photos the first FIRST_PAGE results are answered first and the rest follow
 # as a refresh of the same query: the app's 2,000 results take longer than the 50 ms a first
 # screen may, mostly re-scoring an i8 index's candidates from the catalog (at 1M photos: first
-# page 44 ms, all 87 ms, benchmarks/query_latency.py); a small library answers at once.
+# page 20.9 ms p50, all 44.3 ms, benchmarks/README.md, query_latency.py); a small library
+# answers at once.
 FIRST_PAGE = 200
 FIRST_PAGE_ABOVE = 20_000
 
