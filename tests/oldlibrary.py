@@ -12,6 +12,18 @@ from clipdesk.core.catalog import CATALOG_NAME, SCHEMA_VERSION
 
 # version i+1 -> i: the statements undoing MIGRATIONS[i]
 DOWNGRADES: dict[int, list[str]] = {
+    4: [f"CREATE TABLE {table}_3 ({columns}, PRIMARY KEY ({key})) WITHOUT ROWID"
+        for table, columns, key in (
+            ("embeddings", "model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+             " hash TEXT NOT NULL, vector BLOB NOT NULL", "model_id, hash"),
+            ("frames", "model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+             " hash TEXT NOT NULL, n INTEGER NOT NULL, t REAL NOT NULL, vector BLOB NOT NULL",
+             "model_id, hash, n"),
+            ("text_cache", "model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+             " text TEXT NOT NULL, vector BLOB NOT NULL", "model_id, text"))] + [
+        statement for table in ("embeddings", "frames", "text_cache") for statement in (
+            f"INSERT INTO {table}_3 SELECT * FROM {table}", f"DROP TABLE {table}",
+            f"ALTER TABLE {table}_3 RENAME TO {table}")],
     3: ["DROP TABLE frames", "ALTER TABLE files DROP COLUMN duration"],
     2: ["DROP TABLE albums"],
 }

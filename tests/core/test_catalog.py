@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import oldlibrary
 from clipdesk.core.catalog import CATALOG_NAME, SCHEMA_VERSION, Catalog, Outcome
 from clipdesk.core.errors import LibraryError
 from clipdesk.core.library import Library
@@ -81,6 +82,64 @@ def test_a_new_catalog_has_the_schema_and_version_zero(tmp_path):
     again = Catalog(tmp_path / "new" / "lib")  # reopening migrates nothing and loses nothing
     assert again.labels() == ["kept"] and again.version == 0
     again.close()
+
+
+def _vector_tables(db) -> dict[str, str]:
+    return {name: sql for name, sql in db.execute(
+        "SELECT name, sql FROM sqlite_master WHERE name IN ('embeddings', 'frames', 'text_cache')")}
+
+
+def test_a_schema_3_catalog_moves_its_vectors_to_rowid_tables_and_shrinks(tmp_path):
+    """Schema 3 kept each 1 KB vector in a WITHOUT ROWID row, which overflowed to a 4 KB page
+    of its own; schema 4 keeps them in place, and the migration gives the pages back."""
+    folder, count, dim = tmp_path / "lib", 3000, 512
+    catalog = Catalog(folder)
+    model = catalog.model("x", dim=dim)
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(count, dim)).astype(np.float16)
+    with catalog.write() as db:
+        db.execute("INSERT INTO roots VALUES (1, '/photos', 0)")
+        db.executemany("INSERT INTO files (id, root_id, path, size, mtime_ns, hash, status,"
+                       " updated_at) VALUES (?, 1, ?, 1, 1, ?, 'ok', 0)",
+                       [(i + 1, f"/photos/{i}.jpg", f"{i:032x}") for i in range(count)])
+        db.executemany("INSERT INTO embeddings VALUES (?, ?, ?)",
+                       [(model.id, f"{i:032x}", vectors[i].tobytes()) for i in range(count)])
+        db.executemany("INSERT INTO frames VALUES (?, ?, ?, ?, ?)",
+                       [(model.id, f"{0:032x}", n, n * 2.0, vectors[n].tobytes())
+                        for n in range(5)])
+    catalog.cache_texts(model, {"a dog": unit(1, dim)})
+    catalog.close()
+    oldlibrary.take_back(folder, 3)  # as schema 3 wrote it: every vector overflowing
+    old = sqlite3.connect(folder / CATALOG_NAME)
+    assert all("WITHOUT ROWID" in sql for sql in _vector_tables(old).values())
+    dump = {t: old.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3").fetchall()
+            for t in ("embeddings", "frames", "text_cache", "files")}
+    old.close()
+    size_before = (folder / CATALOG_NAME).stat().st_size
+    assert size_before > count * 4096  # a page of its own per vector
+
+    catalog = Catalog(folder)
+    db = catalog.db
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = _vector_tables(db)
+    assert len(tables) == 3 and not any("WITHOUT ROWID" in sql for sql in tables.values())
+    assert dump == {t: db.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3").fetchall()
+                    for t in dump}  # every row as it was
+    size_after = (folder / CATALOG_NAME).stat().st_size
+    # three rows a 4 KB page, plus files and the key index: ~1.6 KB a photo, not ~6.3 KB
+    assert size_after < count * 2048 and size_after * 3 < size_before, (size_before, size_after)
+    assert db.execute("PRAGMA freelist_count").fetchone()[0] < 100  # given back to the disk
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    got = catalog.stored_vectors(model, [1, 1500, count, count + 7])
+    assert sorted(got) == [1, 1500, count]
+    np.testing.assert_array_equal(got[1500], vectors[1499])
+    assert [t for t, _ in catalog.video_frames(model, f"{0:032x}")] == [0, 2, 4, 6, 8]
+    # the keys stay unique: writing a vector again replaces it
+    catalog.record_outcomes(model, [ok(1, f"{0:032x}", unit(5, dim))])
+    assert db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == count
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO embeddings VALUES (?, ?, x'00')", (model.id, f"{1:032x}"))
+    catalog.close()
 
 
 def test_meta_get_set_replace_and_persist(tmp_path, catalog):
