@@ -130,13 +130,16 @@ def fold(paths: Sequence[str], at_first: bool = False,
 def fold_hits(hits: list[Hit], dropped: Iterable[str] = ()) -> tuple[list[Hit], dict[int, str]]:
     """Search hits (best first) with each RAW folded into its JPEG: the pair shows once, as
     the JPEG, at the better of the two places and with the better score. Returns the hits
-    and {position: RAW path} of the pairs."""
+    and {position: RAW path} of the pairs, counting those the search folded already (a
+    "photo" media filter does, ``Hit.raw``)."""
     folding = fold([h.path for h in hits], at_first=True, dropped=dropped)
-    out = []
+    out, raws = [], dict(folding.raws)
     for row, place in zip(folding.rows.tolist(), folding.places.tolist(), strict=True):
         hit = hits[row]
         if place != row:
             hit = dataclasses.replace(hit, score=hits[place].score)
+        if hit.raw is not None:
+            raws.setdefault(len(out), hit.raw)
         out.append(hit)
-    return out, folding.raws
+    return out, raws
 

@@ -7,6 +7,7 @@ A query is weighted embedding arithmetic on unit vectors: the sum of the positiv
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import OrderedDict
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipdesk.core import decode, video
+from clipdesk.core import decode, pairs, video
 from clipdesk.core.catalog import ModelRow, file_of_key, frame_of_key
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
@@ -44,6 +45,9 @@ class Hit:
     hash: str | None = None  # content hash: the key of the thumbnail cache
     time: float | None = None  # a video's best moment, seconds; None for a photo
     duration: float | None = None  # a video's length, seconds; None for a photo
+    # the RAW of this JPEG's shot, found among the hits but left out by a "photo" media
+    # filter (core.pairs): the app shows it as the pair's badge, as when browsing
+    raw: str | None = None
 
     @property
     def is_video(self) -> bool:
@@ -179,9 +183,11 @@ class Searcher:
         return self.catalog.ids_matching(folder, filters.after, filters.before, limit)
 
     def _hits(self, keys, scores, filters: Filters, exclude: set[str]) -> list[Hit]:
-        """Hits for (key, score) pairs, best first: a video once, at its best frame."""
+        """Hits for (key, score) pairs, best first: a video once, at its best frame. Photos
+        only: RAW+JPEG pairs fold first, then the RAWs leave (``photo_hits``)."""
         rows = self.catalog.files_by_ids(sorted({file_of_key(k) for k in keys}))
         folder = os.path.join(str(filters.folder.resolve()), "") if filters.folder else None
+        kinds = {filters.media, "raw"} if filters.media == "photo" else {filters.media}
         out, seen = [], set()
         for key, score in zip(keys, scores, strict=True):
             file_id = file_of_key(key)
@@ -198,11 +204,21 @@ class Searcher:
                 continue
             if filters.before is not None and when > filters.before:
                 continue
-            if filters.media is not None and media_kind(row.path) != filters.media:
+            if filters.media is not None and media_kind(row.path) not in kinds:
                 continue
             moment = None
             if (n := frame_of_key(key)) is not None and row.hash is not None:
                 moment = self.catalog.frame_time(self.model, row.hash, n)
             out.append(Hit(row.path, float(score), file_id, when, row.hash, moment,
                            row.duration))
-        return out
+        return photo_hits(out, exclude) if filters.media == "photo" else out
+
+
+def photo_hits(hits: list[Hit], dropped: set[str]) -> list[Hit]:
+    """The photos among ``hits`` (best first), RAW+JPEG pairs folded before the RAWs leave:
+    the JPEG of a pair takes the better place and score of the two and carries its RAW
+    (``Hit.raw``), as the unfiltered search and browsing show the pair. ``dropped``: paths
+    left out on purpose, whose RAWs leave with them (``pairs.fold_hits``)."""
+    folded, raws = pairs.fold_hits(hits, dropped=dropped)
+    return [dataclasses.replace(hit, raw=raws[i]) if i in raws else hit
+            for i, hit in enumerate(folded) if media_kind(hit.path) == "photo"]

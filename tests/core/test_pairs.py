@@ -6,11 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from clipdesk.core import browse, pairs
+import dngfiles
+import numpy as np
+import pytest
+from modulepaths import module_paths
+
+import tinyclip
+from clipdesk.core import browse, models, pairs
 from clipdesk.core.catalog import Catalog
-from clipdesk.core.query import Filters
-from clipdesk.core.scan import FoundFile
-from clipdesk.core.search import Hit
+from clipdesk.core.indexer import Indexer
+from clipdesk.core.library import Library
+from clipdesk.core.query import Filters, parse
+from clipdesk.core.scan import FoundFile, media_kind
+from clipdesk.core.search import Hit, Searcher
 
 
 def test_one_shot_is_same_folder_same_name_case_ignored_one_raw_one_jpeg():
@@ -90,3 +98,89 @@ def test_browse_folds_pairs_keeps_the_jpeg_date_and_the_media_filters(tmp_path):
     raw = browse.listing(catalog, Filters(media="raw"), pair_raws=True)
     assert [Path(p).name for p in raw.paths] == ["IMG_1.CR2", "IMG_3.CR2"] and raw.raws == {}
     catalog.close()
+
+
+# ------------------------------------------------------------- searching real RAW+JPEG shots
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory, onnx_cache, trained_model):
+    """Two RAW+JPEG shots as a camera writes them (a DNG and a JPEG of one scene, the RAW's
+    name in another case for the second), a RAW alone and two JPEGs alone, indexed with the
+    trained tiny CLIP: (library, searcher, photos folder)."""
+    base = tmp_path_factory.mktemp("pairs").resolve()
+    with module_paths(base, onnx_cache):  # module scope: before isolated_paths
+        encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
+        photos = base / "photos"
+        photos.mkdir()
+        for seed, (jpeg, raw, color, shape) in enumerate([
+                ("IMG_0001.JPG", "IMG_0001.DNG", "red", "circle"),
+                ("IMG_0002.JPG", "img_0002.dng", "blue", "square"),
+                (None, "IMG_0003.DNG", "red", "circle"),
+                ("red.jpg", None, "red", "circle"), ("blue.jpg", None, "blue", "square")]):
+            rng = np.random.default_rng(seed)
+            taken = f"2024:05:01 1{seed}:00:00"
+            if jpeg:
+                picture = tinyclip.draw_shape(color, shape, rng, size=(420, 300))
+                (photos / jpeg).write_bytes(dngfiles.jpeg(picture, taken=taken))
+            if raw:
+                picture = tinyclip.draw_shape(color, shape, rng, size=(400, 280))
+                dngfiles.write_dng(photos / raw, picture, preview=dngfiles.jpeg(picture),
+                                   taken=taken)
+        library = Library(base / "lib")
+        report = Indexer(library, encoder, on_progress=lambda *_: None).run([photos])
+        assert report.embedded == 7 and not report.failed
+    yield library, Searcher(library, library.model_row(encoder.spec), lambda: encoder), photos
+    library.close()
+
+
+def test_a_photos_search_folds_each_pair_before_the_raws_leave_as_browsing_does(shots):
+    """The "Photos" filter with the pairs setting on (the app's default): each pair is its
+    JPEG with its RAW beside it, in search as in browsing, at the place and score the pair
+    has in the unfiltered search. The RAW used to be left out before folding: no badge."""
+    library, searcher, photos = shots
+    text = tinyclip.caption("red", "circle")
+    raw_of = {str(photos / "IMG_0001.JPG"): str(photos / "IMG_0001.DNG"),
+              str(photos / "IMG_0002.JPG"): str(photos / "img_0002.dng")}
+    found = searcher.answer(parse(text, filters=Filters(media="photo")), n=10)
+    assert sorted(Path(h.path).name for h in found) == [
+        "IMG_0001.JPG", "IMG_0002.JPG", "blue.jpg", "red.jpg"]
+    shown, raws = pairs.fold_hits(found)  # what the app does with the hits
+    assert {shown[i].path: raw for i, raw in raws.items()} == raw_of
+    assert {h.path: h.raw for h in found if h.raw is not None} == raw_of
+    unfiltered, _ = pairs.fold_hits(searcher.answer(parse(text), n=10))
+    assert [(h.path, h.score) for h in shown] == [
+        (h.path, pytest.approx(h.score)) for h in unfiltered if media_kind(h.path) == "photo"]
+    listing = browse.listing(library.catalog, Filters(media="photo"), pair_raws=True)
+    assert sorted(listing.paths) == sorted(h.path for h in shown)
+    assert {listing.paths[i]: raw for i, raw in listing.raws.items()} == raw_of
+
+
+def test_a_raw_search_shows_every_raw_and_photos_without_pairs_only_the_jpegs(shots):
+    """"RAW photos" lists the RAW files themselves, those of pairs too, in search as in
+    browsing; with the pairs setting off (and on the command line) "Photos" lists the
+    JPEGs, which the app shows without a badge."""
+    library, searcher, photos = shots
+    text = tinyclip.caption("blue", "square")
+    raws = searcher.answer(parse(text, filters=Filters(media="raw")), n=10)
+    assert sorted(Path(h.path).name for h in raws) == [
+        "IMG_0001.DNG", "IMG_0003.DNG", "img_0002.dng"]
+    assert Path(raws[0].path).name == "img_0002.dng"
+    listing = browse.listing(library.catalog, Filters(media="raw"), pair_raws=True)
+    assert sorted(listing.paths) == sorted(h.path for h in raws) and listing.raws == {}
+    found = searcher.answer(parse(text, filters=Filters(media="photo")), n=10)
+    listing = browse.listing(library.catalog, Filters(media="photo"))
+    assert sorted(listing.paths) == sorted(h.path for h in found)
+
+
+def test_a_photos_search_like_a_jpeg_leaves_its_raw_out_too(shots):
+    """Find similar on a pair leaves its JPEG out: its RAW must not lend that JPEG's place to
+    another photo, nor show."""
+    _, searcher, photos = shots
+    jpeg = str(photos / "IMG_0001.JPG")
+    found = searcher.answer(parse("", [jpeg], exclude=[jpeg], filters=Filters(media="photo")),
+                            n=10)
+    assert sorted(Path(h.path).name for h in found) == ["IMG_0002.JPG", "blue.jpg", "red.jpg"]
+    shown, raws = pairs.fold_hits(found, dropped=[jpeg])
+    assert {shown[i].path: raw for i, raw in raws.items()} == {
+        str(photos / "IMG_0002.JPG"): str(photos / "img_0002.dng")}

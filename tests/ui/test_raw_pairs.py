@@ -14,6 +14,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication
 from uihelpers import (
     UrlCatcher,
+    answer_after,
     dark_tile_pixels,
     index_folder,
     shown_paths,
@@ -157,3 +158,40 @@ def test_a_raw_and_its_jpeg_are_one_photo_with_the_jpeg_in_front(qtbot, open_win
         assert dark_tile_pixels(window, raw_row, "left") > 40  # a RAW is a RAW
     finally:
         QDesktopServices.unsetUrlHandler("file")
+
+
+def test_a_photos_search_shows_each_pair_as_its_jpeg_with_the_raw_badge(qtbot, open_window,
+                                                                       tmp_path, trained_model):
+    """The "Photos" media filter: a pair is its JPEG with its RAW badge, in search as in
+    browsing (the search left the RAW out before folding: the JPEG lost its badge); "RAW
+    photos" shows the RAW files, the pair's too."""
+    from clipdesk.core.query import Filters
+
+    photos = tmp_path / "photos"
+    shoot(photos, "IMG_0001.JPG", "IMG_0001.DNG", "red", "circle", 1, "2024:05:01 10:00:00")
+    shoot(photos, "", "IMG_0003.DNG", "red", "circle", 3, "2024:05:01 12:00:00")  # RAW only
+    shoot(photos, "red.jpg", None, "red", "circle", 4, "2024:05:01 09:00:00")
+    shoot(photos, "blue.jpg", None, "blue", "square", 5, "2024:05:01 08:00:00")
+    index_folder(tmp_path / "library", photos, trained_model)
+    jpeg, raw = str(photos / "IMG_0001.JPG"), str(photos / "IMG_0001.DNG")
+    window = open_window(tmp_path / "library")
+    wait_ready(qtbot, window)
+    model = window.model
+    qtbot.waitUntil(lambda: model.browsing and model.rowCount() == 4, timeout=10_000)
+    answer_after(qtbot, window, lambda: window.search_bar.set_filters(Filters(media="photo")))
+    assert [Path(p).name for p in shown_paths(window)] == ["IMG_0001.JPG", "red.jpg", "blue.jpg"]
+    assert model.raw_at(0) == raw  # browsing: the JPEG keeps its RAW
+
+    type_query(qtbot, window, "a photo of a red circle")
+    assert window.search_bar.query().filters.media == "photo"
+    paths = shown_paths(window)
+    assert sorted(Path(p).name for p in paths) == ["IMG_0001.JPG", "blue.jpg", "red.jpg"]
+    row = paths.index(jpeg)
+    assert model.raw_at(row) == raw
+    window.view.setCurrentIndex(model.index(paths.index(str(photos / "blue.jpg"))))
+    window.view.clearSelection()
+    wait_thumbnail(qtbot, window, row)
+    assert dark_tile_pixels(window, row, "left") > 40  # the badge on the pair
+
+    answer_after(qtbot, window, lambda: window.search_bar.set_filters(Filters(media="raw")))
+    assert sorted(Path(p).name for p in shown_paths(window)) == ["IMG_0001.DNG", "IMG_0003.DNG"]
