@@ -33,6 +33,8 @@ The API (plain data, no Qt, no catalog):
   ``decode.DecodeError``: the one-line reason) for a file that is no usable video;
 - ``mean_vector(vectors)``: the one vector standing for a video (its frames' normalised
   mean), what ``embeddings`` holds for it;
+- ``frame_at(path, t, fit)``: one frame to show (the preview's moment, Copy image, a still
+  for a video without its thumbnail), upright and scaled to fit; raises ``VideoError``;
 - ``complete(path)``: whether a video opens whole (the watcher's test for one still being
   recorded or copied).
 
@@ -165,20 +167,8 @@ def read(path: str | os.PathLike, min_side: int = 224, digest: str | None = None
     a read that takes too long with a VideoError. FileNotFoundError when the file is gone."""
     import av
 
-    path = os.fspath(path)
-    size = os.stat(path).st_size  # FileNotFoundError: vanished
-    if size == 0:
-        raise VideoError("empty file (0 bytes)")
-    try:
-        container = av.open(path, metadata_errors="ignore")
-    except FileNotFoundError:
-        raise
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise VideoError(f"damaged or truncated video, or not a video: {_reason(exc)}") from exc
+    container, stream = _open(os.fspath(path))
     with container:
-        stream = container.streams.best("video")
-        if stream is None:
-            raise VideoError("no video stream in it (sound only?)")
         try:
             plan = _plan(container, stream, deadline)
         except av.FFmpegError as exc:
@@ -200,6 +190,59 @@ def read(path: str | os.PathLike, min_side: int = 224, digest: str | None = None
     if not frames:
         raise VideoError("damaged video: no frame could be decoded")
     return Video(digest, shape[0], shape[1], plan.duration, taken_at, frames, plan.step)
+
+
+def frame_at(path: str | os.PathLike, t: float, fit: tuple[int, int] | None = None
+             ) -> Image.Image:
+    """The frame shown at ``t`` seconds (the first at or after it, decoded from the keyframe
+    before it) as RGB, upright and scaled down to fit in ``fit`` (width, height as shown;
+    None: full size). Raises ``VideoError`` with the one-line reason, the file gone too."""
+    import av
+
+    try:
+        container, stream = _open(os.fspath(path))
+    except FileNotFoundError as exc:
+        raise VideoError("the file is gone") from exc
+    with container:
+        chosen = None
+        try:
+            if t > 0 and stream.time_base:
+                container.seek(int(t / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                chosen = frame
+                if frame.time is None or frame.time >= t - 1e-3:
+                    break
+        except av.FFmpegError as exc:
+            if chosen is None:
+                raise VideoError(f"damaged video: {_reason(exc)}") from exc
+        if chosen is None:
+            raise VideoError("no frame could be decoded there")
+        rotation = _rotation(chosen)
+        w, h = chosen.width, chosen.height
+        box = fit or (w, h)
+        if fit and rotation in (90, 270):  # ``fit`` is the upright picture's: the frame's turned
+            box = (box[1], box[0])
+        return _scaled(chosen, min(1.0, box[0] / max(1, w), box[1] / max(1, h)), rotation)
+
+
+def _open(path: str):
+    """(container, its video stream), opened by FFmpeg. Raises ``VideoError`` with the
+    one-line reason, FileNotFoundError when the file is gone."""
+    import av
+
+    if os.stat(path).st_size == 0:  # FileNotFoundError: vanished
+        raise VideoError("empty file (0 bytes)")
+    try:
+        container = av.open(path, metadata_errors="ignore")
+    except FileNotFoundError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"damaged or truncated video, or not a video: {_reason(exc)}") from exc
+    stream = container.streams.best("video")
+    if stream is None:
+        container.close()
+        raise VideoError("no video stream in it (sound only?)")
+    return container, stream
 
 
 def _reason(exc: BaseException) -> str:
@@ -285,7 +328,7 @@ def _sample(container, stream, plan: _Plan, min_side: int, deadline: float | Non
               else _sequential(container, stream, plan, deadline))
     try:
         for t, is_cell, frame in source:
-            rotation = int(getattr(frame, "rotation", 0) or 0) % 360
+            rotation = _rotation(frame)
             tiny = frame.reformat(width=_SIG, height=_SIG, format="rgb24").to_ndarray()
             w, h = frame.width, frame.height
             shape = (h, w) if rotation in (90, 270) else (w, h)
@@ -411,11 +454,19 @@ def _sequential(container, stream, plan: _Plan, deadline: float | None
             break
 
 
+def _rotation(frame) -> int:
+    """The frame's display rotation: 0, 90, 180 or 270 degrees, counter-clockwise."""
+    return int(getattr(frame, "rotation", 0) or 0) % 360
+
+
 def _reduced(frame, min_side: int, rotation: int) -> Image.Image:
     """The frame as RGB with its short side ``min_side`` (never enlarged), turned upright."""
-    w, h = frame.width, frame.height
-    scale = min(1.0, min_side / max(1, min(w, h)))
-    width, height = max(2, round(w * scale)), max(2, round(h * scale))
+    return _scaled(frame, min(1.0, min_side / max(1, min(frame.width, frame.height))), rotation)
+
+
+def _scaled(frame, scale: float, rotation: int) -> Image.Image:
+    """The frame as RGB scaled by ``scale`` (by FFmpeg, as it is decoded), turned upright."""
+    width, height = max(2, round(frame.width * scale)), max(2, round(frame.height * scale))
     image = frame.reformat(width=width, height=height, format="rgb24",
                            interpolation="AREA").to_image()
     if rotation:  # FFmpeg's display rotation is counter-clockwise, as PIL's

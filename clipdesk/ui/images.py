@@ -4,7 +4,8 @@ Everything the app shows from a photo file goes through here: the preview, Copy 
 this" chips, and the grid when a photo has no thumbnail. Qt's image readers lack formats that
 ClipDesk indexes (HEIC and AVIF, with pillow-heif) and would use a second set of rules for
 orientation and oversized images. Only the JPEG thumbnails ClipDesk writes itself are read by
-Qt (``thumbnails.read_thumbnail``): that is the grid's fast path.
+Qt (``thumbnails.read_thumbnail``): that is the grid's fast path. A video's frames are the
+core's too (``core.video.frame_at``).
 
 Call these in a worker thread; they return a ``QImage`` and the GUI thread makes the pixmap.
 """
@@ -46,8 +47,7 @@ def load_photo(path: str, fit: QSize | None = None) -> QImage:
 
     if is_video_name(path):  # never read whole into memory: a still from its frames
         return video_still(path, fit)
-    box = (max(1, fit.width()), max(1, fit.height())) if fit is not None and fit.isValid() else None
-    return to_qimage(decode.display_image(path, box))
+    return to_qimage(decode.display_image(path, _box(fit)))
 
 
 STILL_TIMES = (0.0, 1.0, 3.0, 10.0)  # where a video's still is looked for, seconds
@@ -90,44 +90,14 @@ def read_photo(path: str, fit: QSize | None = None) -> QImage:
 
 
 def load_frame(path: str, t: float, fit: QSize | None = None) -> QImage:
-    """A video's frame at ``t`` seconds (the first frame at or after it, from the keyframe
-    before it), upright and scaled down to fit in ``fit``: the preview's moment and Copy
-    image of a video. Raises ``DecodeError`` (``video.VideoError``) with a reason."""
-    import av
+    """A video's frame at ``t`` seconds (``video.frame_at``), upright and scaled down to fit
+    in ``fit``: the preview's moment and Copy image of a video. Raises ``DecodeError``
+    (``video.VideoError``) with a reason."""
+    from clipdesk.core import video
 
-    from clipdesk.core.video import VideoError
+    return to_qimage(video.frame_at(path, t, _box(fit)))
 
-    try:
-        container = av.open(path, metadata_errors="ignore")
-    except FileNotFoundError as exc:
-        raise VideoError("the file is gone") from exc
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise VideoError(f"cannot read the video: {exc}") from exc
-    with container:
-        stream = container.streams.best("video")
-        if stream is None:
-            raise VideoError("no video stream in it")
-        chosen = None
-        try:
-            if t > 0 and stream.time_base:
-                container.seek(int(t / stream.time_base), stream=stream, backward=True)
-            for frame in container.decode(stream):
-                chosen = frame
-                if frame.time is None or frame.time >= t - 1e-3:
-                    break
-        except av.FFmpegError as exc:
-            if chosen is None:
-                raise VideoError(f"damaged video: {exc}") from exc
-        if chosen is None:
-            raise VideoError("no frame could be decoded there")
-        rotation = int(getattr(chosen, "rotation", 0) or 0) % 360
-        w, h = chosen.width, chosen.height
-        box = (fit.width(), fit.height()) if fit is not None and fit.isValid() else (w, h)
-        if rotation in (90, 270):
-            box = (box[1], box[0])
-        scale = min(1.0, box[0] / max(1, w), box[1] / max(1, h))
-        image = chosen.reformat(width=max(2, round(w * scale)), height=max(2, round(h * scale)),
-                                format="rgb24", interpolation="AREA").to_image()
-    if rotation:  # FFmpeg's display rotation is counter-clockwise, as PIL's
-        image = image.rotate(rotation, expand=True)
-    return to_qimage(image)
+
+def _box(fit: QSize | None) -> tuple[int, int] | None:
+    """``fit`` as the core's (width, height) box; None for no size to fit."""
+    return (max(1, fit.width()), max(1, fit.height())) if fit is not None and fit.isValid() else None

@@ -152,6 +152,55 @@ def test_file_hash_is_the_content_hash(clips):
     assert video.file_hash(clips["still"]) == decode.content_hash(clips["still"].read_bytes())
 
 
+# ---------------------------------------------------------------------- one frame to show
+
+
+def test_frame_at_is_the_frame_shown_at_that_time(tmp_path):
+    """The first frame at or after ``t``, decoded from the keyframe before it (keyframes two
+    seconds apart here), the same picture as decoding the video from its start gives; scaled
+    down to fit, never enlarged."""
+    import av
+
+    path = videofiles.write(tmp_path / "gop.mp4", [Scene("red-circle", 2), Scene("blue-square", 2)],
+                            gop=20)
+    with av.open(str(path)) as container:
+        every = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(every) == 40
+    for t, n in [(0.0, 0), (0.5, 5), (1.25, 13), (2.0, 20), (3.3, 33), (3.9, 39)]:
+        image = video.frame_at(path, t)
+        assert image.mode == "RGB" and image.size == videofiles.SIZE
+        assert np.array_equal(np.asarray(image), every[n]), (t, n)
+    assert video.frame_at(path, 3.3, fit=(80, 80)).size == (80, 60)
+    assert video.frame_at(path, 3.3, fit=(400, 400)).size == videofiles.SIZE
+
+
+def test_frame_at_turns_a_video_filmed_upright(tmp_path):
+    """The display rotation applied, and ``fit`` taken as the upright picture's box."""
+    upright = videofiles.write(tmp_path / "upright.mp4", [Scene("red-circle", 1)], rotation=90)
+    plain = videofiles.write(tmp_path / "plain.mp4", [Scene("red-circle", 1)])
+    image = video.frame_at(upright, 0.5, fit=(90, 90))
+    assert image.size == (68, 90)
+    assert video.frame_at(upright, 0.5).size == (120, 160)
+    turned = video.frame_at(plain, 0.5).rotate(90, expand=True).resize(image.size)
+    diff = np.abs(np.asarray(turned, np.int16) - np.asarray(image, np.int16)).mean()
+    assert diff < 8
+
+
+def test_frame_at_a_broken_or_missing_video_says_why_in_a_line(tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    sound = videofiles.audio_only(tmp_path / "sound.mp4")
+    reasons = {}
+    for path in (broken, sound, tmp_path / "gone.mp4"):
+        with pytest.raises(video.VideoError) as err:
+            video.frame_at(path, 1.0, fit=(100, 100))
+        reasons[path.name] = str(err.value)
+    assert reasons["broken.mp4"].startswith("damaged or truncated video, or not a video: ")
+    assert reasons["sound.mp4"] == "no video stream in it (sound only?)"
+    assert reasons["gone.mp4"] == "the file is gone"
+    assert all("\n" not in r for r in reasons.values())
+
+
 # ---------------------------------------------------------------------- bad input
 
 
