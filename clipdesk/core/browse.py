@@ -10,11 +10,19 @@ The date is the EXIF date (``files.taken_at``), else the file's time, the same d
 search filters use. Sections are found with one binary search per month (and per day in the
 months that have photos) over the sorted dates, in local time, so 100,000 photos cost a few
 milliseconds, and nothing per photo is a Python object.
+
+A listing can be asked to stop (``stopped``): the app lists on its own thread and a listing
+whose answer would be dropped (a query typed, another folder chosen) stops within about a
+millisecond instead of running its ~0.1 s at 100,000 photos, even inside the SQL query (a
+progress handler on this thread's connection).
 """
 
 from __future__ import annotations
 
 import calendar
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,6 +37,13 @@ from clipdesk.core.video import VIDEO_SUFFIXES
 # datetime.fromtimestamp refuses times before 1970 on Windows: older dates join January 1970.
 EARLIEST = 0.0
 LATEST = datetime(9998, 12, 31).timestamp()
+# SQLite instructions between two asks of ``stopped`` while the query runs: ~0.1 ms, a few
+# hundred asks for 100,000 photos
+STOP_CHECK_STEPS = 10_000
+
+
+class Stopped(Exception):
+    """The listing was asked to stop (its ``stopped`` said so) before it was done."""
 
 
 @dataclass
@@ -125,21 +140,50 @@ def sections(dates: np.ndarray, unit: str = "month") -> Sections:
     return _cut(dates, bounds, "day")
 
 
-def listing(catalog: Catalog, filters: Filters | None = None, pair_raws: bool = False) -> Listing:
+@contextmanager
+def _stoppable(catalog: Catalog, stopped: Callable[[], bool] | None) -> Iterator[None]:
+    """While inside, this thread's catalog queries end with ``Stopped`` once ``stopped()``."""
+    if stopped is None:
+        yield
+        return
+    db = catalog.db
+    db.set_progress_handler(lambda: 1 if stopped() else 0, STOP_CHECK_STEPS)
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "interrupted" in str(exc) and stopped():
+            raise Stopped() from exc
+        raise
+    finally:
+        db.set_progress_handler(None, 0)
+
+
+def listing(catalog: Catalog, filters: Filters | None = None, pair_raws: bool = False,
+            stopped: Callable[[], bool] | None = None) -> Listing:
     """Every photo to browse that passes ``filters`` (folder and subfolders, the date range,
     the media kind; a minimum score means nothing without a query), newest first.
     ``pair_raws``: a RAW and the JPEG of its shot are one row, the JPEG's (``core.pairs``),
     also when only photos are asked for (the JPEG keeps its RAW); asking for RAW photos
-    lists the RAWs themselves."""
+    lists the RAWs themselves. ``stopped``: asked as it goes; once it says True the listing
+    ends with ``Stopped``."""
+
+    def check() -> None:
+        if stopped is not None and stopped():
+            raise Stopped()
+
+    check()
     filters = filters or Filters()
     folder = filters.folder.resolve() if filters.folder is not None else None
-    rows = catalog.browse_rows(folder, filters.after, filters.before)
+    with _stoppable(catalog, stopped):
+        rows = catalog.browse_rows(folder, filters.after, filters.before)
+    check()
     raws: dict[int, str] = {}
     if pair_raws and filters.media != "raw":
         folding = pairs.fold([r[1] for r in rows])
         if len(folding) != len(rows):
             rows = [rows[i] for i in folding.rows.tolist()]
             raws = folding.raws
+        check()
     if filters.media is not None:
         kept = [i for i, r in enumerate(rows) if media_kind(r[1]) == filters.media]
         at = {old: new for new, old in enumerate(kept)}
@@ -151,8 +195,11 @@ def listing(catalog: Catalog, filters: Filters | None = None, pair_raws: bool = 
     paths = [r[1] for r in rows]
     hashes = [r[2] for r in rows]
     del rows
+    check()
     videos = [i for i, p in enumerate(paths) if p[p.rfind("."):].lower() in VIDEO_SUFFIXES]
-    facts = catalog.files_by_ids([int(ids[i]) for i in videos]) if videos else {}
+    with _stoppable(catalog, stopped):
+        facts = catalog.files_by_ids([int(ids[i]) for i in videos]) if videos else {}
+    check()
     durations = {i: row.duration for i in videos
                  if (row := facts.get(int(ids[i]))) is not None and row.duration is not None}
     return Listing(ids, paths, hashes, dates, sections(dates, "month"), sections(dates, "day"),
