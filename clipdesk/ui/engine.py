@@ -1,11 +1,14 @@
 """The app's engine: the library, the model, and the thread pools that do the heavy work.
 
-Three pools, one job each (Picard's pattern):
+Four pools, one job each (Picard's pattern):
 
 * ``writer`` - one thread, the only writer of the catalog and the vector index: opening
   (and healing) the index, adding and removing folders, indexing, retrying;
 * ``search`` - one thread: queries, "find similar", tags; a newer query replaces a queued one
   and an answer from an older generation is dropped;
+* ``browse`` - one thread: listings of the library (an empty query: the timeline), so that a
+  query typed while one runs (~0.1 s at 100,000 photos) never waits behind it; a listing made
+  stale by a newer query or listing stops within milliseconds;
 * ``general`` - model loading and downloading, status counts, image loading for the preview.
 
 The work is done by four controllers, one per concern, whose jobs take their inputs as
@@ -81,13 +84,15 @@ class Engine(QObject):
         self.cli_model = model
         self.writer = Pool("writer", 1)
         self.search_pool = Pool("search", 1)
+        self.browse_pool = Pool("browse", 1)
         self.general = Pool("general", 2)
         self.gens = Generations()
         self.model_control = ModelController(self.general, self.settings,
                                              device or self.settings.device or "auto",
                                              self.gens, self)
         self.search_control = SearchController(self.search_pool, self.settings, self.gens,
-                                               self._why_search_waits, self)
+                                               self._why_search_waits, self,
+                                               browse_pool=self.browse_pool)
         self.library_writer = LibraryWriter(self.writer, self.folder, self.settings, self)
         self.status_control = StatusController(self.general, self.gens, self)
         self._closing = False
@@ -329,8 +334,10 @@ class Engine(QObject):
         self.library_writer.close()  # stops its timers and the index run in progress
         self.model_control.close()  # and a download
         self.search_pool.cancel_all()
+        self.browse_pool.cancel_all()
         self.general.cancel_all()
         self.writer.wait(timeout_ms)
         self.search_pool.wait(timeout_ms)
+        self.browse_pool.wait(timeout_ms)
         self.general.wait(timeout_ms)
         self.library_writer.release()

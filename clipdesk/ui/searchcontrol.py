@@ -1,10 +1,15 @@
 """Searching: the ``Searcher`` and which model answers, one query at a time on the ``search``
-pool, and tags.
+pool, browse listings (an empty query) one at a time on the ``browse`` pool, and tags.
 
-Each query is a generation: only the newest one's answer is shown. One query runs at a time;
-while it runs, the newest query typed waits in its place (the ones typed in between never
-run). A query typed before there is a searcher, or one that needs the model while it is
-still loading, is kept and runs as soon as the engine hands over a searcher that can answer.
+Each query is a generation: only the newest one's answer is shown. One query and one listing
+run at a time; while one runs, the newest of its kind waits in its place (the ones typed in
+between never run). Listings have their own thread so that a query typed while the library
+is listed (~0.1 s at 100,000 photos) starts at once rather than behind it; and a running job
+whose answer would be dropped (a newer query or listing was asked) is asked to stop: a
+listing stops within milliseconds (``core.browse.listing``'s ``stopped``), so a folder chosen
+twice fast does not wait for the first folder's listing either. A query typed before there is
+a searcher, or one that needs the model while it is still loading, is kept and runs as soon
+as the engine hands over a searcher that can answer.
 
 Jobs get the searcher and the values they need as arguments and return plain data; the
 label vectors for tags are cached here, on the GUI thread, from what the tags job returns.
@@ -24,7 +29,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from clipdesk.core.query import Query
 from clipdesk.ui.answers import ModelNotReady, ModelState, ResultSet, SearchAnswer, Timeline
 from clipdesk.ui.settings import Settings
-from clipdesk.ui.workers import Generations, JobError, Pool, Worker
+from clipdesk.ui.workers import Cancelled, Generations, JobError, Pool, Worker
 
 if TYPE_CHECKING:
     from clipdesk.core.catalog import ModelRow
@@ -115,7 +120,11 @@ def browse_job(worker: Worker, library: Library, query: Query,
     from clipdesk.core import browse
 
     start = time.perf_counter()
-    found = browse.listing(library.catalog, query.filters, pair_raws)
+    try:
+        found = browse.listing(library.catalog, query.filters, pair_raws,
+                               stopped=lambda: worker.cancelled)
+    except browse.Stopped:
+        raise Cancelled() from None
     results = ResultSet(found.paths, found.hashes, found.ids,
                         np.zeros(len(found), np.float32), found.dates, found.raws,
                         {i: (None, d) for i, d in found.durations.items()})
@@ -140,7 +149,9 @@ def tags_job(worker: Worker, searcher: Searcher, path: str, n: int,
 
 
 class SearchController(QObject):
-    """Owns the searcher, the query generations and the label-vector cache."""
+    """Owns the searcher, the query generations and the label-vector cache. Queries and tags
+    run on ``pool``, listings on ``browse_pool`` (without one, on ``pool`` too: one thread
+    for both, a typed query then waits until a stale listing has stopped)."""
 
     answered = Signal(object)  # SearchAnswer of the current generation
     waiting = Signal(str)  # why the current query is not answered yet
@@ -151,9 +162,10 @@ class SearchController(QObject):
 
     def __init__(self, pool: Pool, settings: Settings, gens: Generations | None = None,
                  waiting_reason: Callable[[], str] | None = None,
-                 parent: QObject | None = None):
+                 parent: QObject | None = None, browse_pool: Pool | None = None):
         super().__init__(parent)
         self.pool = pool
+        self.browse_pool = browse_pool or pool
         self.settings = settings
         self.gens = gens or Generations()
         # why a query cannot run yet: the engine knows (the model's state, the library)
@@ -164,8 +176,10 @@ class SearchController(QObject):
         self.search_spec: str | None = None  # the model answering searches (may lag the model's)
         self._pending: Query | None = None  # asked, not answered yet
         self._last: Query | None = None  # the query on screen: refreshed when photos change
-        self._running: Worker | None = None
-        self._queued: tuple[int, Query] | None = None
+        self._running: Worker | None = None  # the query on ``pool``
+        self._queued: tuple[int, Query] | None = None  # the newest query waiting for it
+        self._listing: Worker | None = None  # the listing on ``browse_pool``
+        self._queued_listing: tuple[int, Query] | None = None
         self._label_vectors: dict[str, tuple[list[str], Any]] = {}
 
     # ================================================================ the searcher
@@ -219,15 +233,28 @@ class SearchController(QObject):
         gen = self.gens.next("search")
         self._last = query
         self._pending = query
+        self._stop_stale()
         if not self._can_answer(query):
             if not query.empty:  # browsing waits for the library without a word
                 self.waiting.emit(self.waiting_reason())
             return gen
-        if self._running is not None:  # one at a time; the newest waits its turn
+        if query.empty and self._listing is not None:  # one at a time; the newest waits
+            self._queued_listing = (gen, query)
+            return gen
+        if not query.empty and self._running is not None:
             self._queued = (gen, query)
             return gen
         self._start(gen, query)
         return gen
+
+    def _stop_stale(self) -> None:
+        """A new generation began: what waits will never run, and the running jobs are asked
+        to stop (their answers would be dropped): a listing stops within milliseconds, a
+        large library's search after its first page."""
+        self._queued = self._queued_listing = None
+        for worker in (self._running, self._listing):
+            if worker is not None:
+                worker.cancel()
 
     def run_pending(self) -> None:
         """Ask the query that is still unanswered (or to be refreshed), if it can run now."""
@@ -241,15 +268,20 @@ class SearchController(QObject):
         pair = self.settings.pair_raws
         if query.empty:
             worker = Worker(browse_job, self.library, query, pair, generation=gen, name="browse")
+            pool = self.browse_pool
         else:
             worker = Worker(search_job, self.searcher, query, self.settings.max_results, pair,
                             generation=gen, name="search")
+            pool = self.pool
         worker.signals.progress.connect(self._on_first_page)
         worker.signals.result.connect(self._on_result)
         worker.signals.error.connect(self._on_error)
         worker.signals.finished.connect(self._on_finished)
-        self._running = worker
-        self.pool.start(worker)
+        if query.empty:
+            self._listing = worker
+        else:
+            self._running = worker
+        pool.start(worker)
 
     @Slot(int, object)
     def _on_first_page(self, gen: int, answer: SearchAnswer) -> None:
@@ -281,11 +313,16 @@ class SearchController(QObject):
             self.unexpectedError.emit(error)
 
     @Slot(int)
-    def _on_finished(self, _gen: int) -> None:
-        self._running = None
-        if self._queued is not None:
-            gen, query = self._queued
-            self._queued = None
+    def _on_finished(self, finished: int) -> None:
+        """A query or a listing is done: the newest one waiting for its pool starts."""
+        if self._listing is not None and self._listing.generation == finished:
+            self._listing, queued, self._queued_listing = None, self._queued_listing, None
+        elif self._running is not None and self._running.generation == finished:
+            self._running, queued, self._queued = None, self._queued, None
+        else:
+            return
+        if queued is not None:
+            gen, query = queued
             if self.gens.is_current("search", gen) and self._can_answer(query):
                 self._start(gen, query)
 
