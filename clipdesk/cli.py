@@ -27,11 +27,15 @@ log = logging.getLogger("clipdesk")
 
 
 def _open_library(args, must_exist: bool = False):
+    from clipdesk.core.catalog import upgrade_pending
     from clipdesk.core.library import Library
 
     folder = library_dir(args.library)
     if must_exist and not Library.exists(folder):
         raise ClipDeskError(f"no library at {folder} yet: run `clipdesk index FOLDER` first")
+    if upgrade_pending(folder):
+        print(f"Upgrading the library at {folder} for this version of ClipDesk (once; about a "
+              f"minute and a half for a million photos)…", file=sys.stderr, flush=True)
     library = Library(folder, role=f"`clipdesk {args.command}`")
     _opened.append(library)
     return library

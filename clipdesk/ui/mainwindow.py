@@ -121,7 +121,12 @@ class MainWindow(QMainWindow):
 
     def _build_pages(self) -> None:
         self.pages = QStackedWidget()
-        self.opening_page = QLabel("Opening the library…")
+        from clipdesk.core.catalog import upgrade_pending
+
+        self.opening_page = QLabel(
+            "Upgrading the library for this version of ClipDesk…\nThis happens once; a very "
+            "large library takes a minute or two." if upgrade_pending(self.engine.folder)
+            else "Opening the library…")
         self.opening_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.welcome = WelcomeView()
         self.welcome.foldersChosen.connect(self.add_folders)

@@ -6,6 +6,7 @@ import sqlite3
 
 import numpy as np
 
+import oldlibrary
 import tinyclip
 from usercli import run_cli
 
@@ -70,6 +71,20 @@ def test_unreadable_and_newer_libraries_are_refused_intact(cli, tmp_path, random
         res = cli(*args, "--library", newer, "--model", random_model)
         assert res.code == 2 and "newer ClipDesk" in res.err
     assert (newer / "catalog.sqlite3").read_bytes() == before
+
+
+def test_an_older_library_is_upgraded_once_saying_so_and_answers_the_same(cli, tmp_path,
+                                                                           random_model):
+    folder, library = make_folder(tmp_path / "photos"), tmp_path / "lib"
+    assert cli("index", folder, "--library", library, "--model", random_model).code == 0
+    before = cli("search", "a red circle", "--library", library, "--json")
+    assert before.code == 0 and "Upgrading" not in before.err
+    oldlibrary.take_back(library, 3)  # as the previous version left it
+    res = cli("search", "a red circle", "--library", library, "--json")
+    assert res.code == 0 and res.out == before.out
+    assert res.err.startswith(f"Upgrading the library at {library} for this version")
+    again = cli("status", "--library", library)
+    assert again.code == 0 and "Upgrading" not in again.err  # once
 
 
 def test_status_counts_and_failures(cli, tmp_path, random_model):

@@ -196,3 +196,23 @@ def test_folders_dialog_counts_failures_retry_and_remove(qtbot, open_window, tmp
     assert (other / "empty.png").exists()
     type_query(qtbot, window, "a photo of a red circle")
     assert all(str(good) in p for p in shown_paths(window))
+
+
+def test_a_library_of_an_older_version_says_it_is_upgrading_then_opens_whole(
+        qtbot, open_window, library_copy):
+    import oldlibrary
+    from clipdesk.core.catalog import SCHEMA_VERSION, Catalog
+
+    oldlibrary.take_back(library_copy, 3)
+    window = open_window(library_copy, start=False)
+    assert window.opening_page.text().startswith("Upgrading the library for this version")
+    window.engine.start()
+    wait_ready(qtbot, window)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 24, timeout=30_000)  # every photo
+    type_query(qtbot, window, "a red circle")  # the vectors came through: search works
+    assert photo_class(shown_paths(window, 1)[0]) == "red-circle"
+    catalog = Catalog(library_copy)
+    assert catalog.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    catalog.close()
+    again = open_window(library_copy, start=False)  # upgraded: an ordinary opening now
+    assert again.opening_page.text() == "Opening the library…"
