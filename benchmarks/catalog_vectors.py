@@ -37,10 +37,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
-
-import oldlibrary  # noqa: E402
 import query_latency  # noqa: E402
 import search_scale  # noqa: E402
+
+import oldlibrary  # noqa: E402
 from clipdesk.core.catalog import CATALOG_NAME, Catalog  # noqa: E402
 
 
