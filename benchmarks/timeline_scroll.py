@@ -1,8 +1,9 @@
 """Browsing 100,000 photos (the timeline: an empty query) against the search grid, in one run:
-GUI-thread stalls while opening, scrolling end to end and jumping to months, memory, and the
-listing query off the GUI thread.
+GUI-thread stalls while opening, scrolling end to end and jumping to months, memory, the
+listing query off the GUI thread, and a query typed while a listing runs.
 
     python benchmarks/timeline_scroll.py [--rows 100000] [--keys 4000] [--steps 1000]
+        [--repeats 9] [--typed-after 20] [--typing-only]
 
 Works offline, without a model. It opens the real main window (offscreen, 160-px tiles) the
 way ``benchmarks/grid_scroll.py`` does, with the same cold thumbnails, and measures with the
@@ -13,7 +14,17 @@ same 5 ms heartbeat:
 * the alternative not taken: header rows in the model, in a non-uniform QListView (full-width
   header items, Batched layout), which must ask a Python ``sizeHint`` for every row;
 * the listing job (``core.browse.listing``) on a real catalog of ``--rows`` photos, median of
-  5, against reading the same ids (``Catalog.ids_matching``) as the floor.
+  5, against reading the same ids (``Catalog.ids_matching``) as the floor;
+* typing while the library is listed (``typing_figures``; ``--typing-only`` runs just this):
+  the window's engine on a real catalog of ``--rows`` photos with stored 512-d vectors and
+  their i8 index, a stub text encoder (no model: the real text tower adds the same ~10 ms to
+  every figure). From the query reaching the engine (the search bar's 300 ms debounce fired)
+  to its first answer on screen (the window's ``_on_answer`` done), median of ``--repeats``:
+  with nothing else running (the baseline), and asked ``--typed-after`` ms after a listing
+  was; then a listing asked as long after another (a folder chosen twice fast) to its answer
+  on screen, against a listing alone. With the app's engine as it is, and, where the code has
+  a browse pool, with listings and queries sharing the search thread. Run it against the code
+  before a change from a worktree of that commit (``benchmarks/README.md``).
 
 Target: no heartbeat tick late by 50 ms or more on the GUI thread, memory bounded by the
 thumbnail LRU.
@@ -175,15 +186,159 @@ def listing_figures(rows: int, folder: Path) -> tuple[float, float]:
     return statistics.median(listing), statistics.median(floor)
 
 
+class StubEncoder:
+    """A text encoder that costs nothing: a fixed random unit vector per text."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for text in texts:
+            v = np.random.default_rng(abs(hash(text)) % 2**32).standard_normal(self.dim)
+            out.append((v / np.linalg.norm(v)).astype(np.float32))
+        return np.stack(out)
+
+
+class _Library:
+    """What ``Searcher`` and the browse job need of a Library: the catalog and the index."""
+
+    def __init__(self, catalog, index):
+        self.catalog = catalog
+        self._index = index
+
+    def vectors(self, _model):
+        return self._index
+
+
+def typing_library(rows: int, folder: Path, dim: int = 512):
+    """A catalog of ``rows`` indexed photos over 20 years with stored ``dim``-d vectors, and
+    their i8 index (searched exactly below EXACT_BELOW, so a cheap graph), re-scoring from the
+    catalog as a library's. Returns (library stand-in, model row)."""
+    import functools
+
+    from clipdesk.core.catalog import Catalog
+    from clipdesk.core.vectors import Index, VectorIndex  # usearch after onnxruntime
+
+    t = time.perf_counter()
+    catalog = Catalog(folder)
+    model = catalog.model("benchmark-model", dim)
+    rng = np.random.default_rng(3)
+    stamps = rng.uniform(datetime(2006, 1, 1).timestamp(), datetime(2026, 1, 1).timestamp(),
+                         rows)
+    vectors = rng.standard_normal((rows, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with catalog.write(changes_vectors=False) as db:
+        db.execute("INSERT INTO roots (id, path, added_at) VALUES (1, '/bench/photos', 0)")
+        db.executemany(
+            "INSERT INTO files (id, root_id, path, size, mtime_ns, hash, taken_at, status,"
+            " updated_at) VALUES (?, 1, ?, 3000000, ?, ?, ?, 'ok', 0)",
+            ((i + 1, f"/bench/photos/{i // 1000:03d}/IMG_{i:06d}.jpg", int(stamps[i] * 1e9),
+              f"{i + 1:064x}", float(stamps[i])) for i in range(rows)))
+        half = vectors.astype(np.float16)
+        db.executemany("INSERT INTO embeddings (model_id, hash, vector) VALUES (?, ?, ?)",
+                       ((model.id, f"{i + 1:064x}", half[i].tobytes()) for i in range(rows)))
+    raw = Index(ndim=dim, metric="cos", dtype="i8", connectivity=8, expansion_add=16)
+    raw.add(np.arange(1, rows + 1, dtype=np.uint64), vectors)
+    index = VectorIndex(dim, raw)
+    index.stored = functools.partial(catalog.stored_vectors, model)
+    print(f"  made {rows:,} photos with stored vectors and their index in "
+          f"{time.perf_counter() - t:.0f} s", flush=True)
+    return _Library(catalog, index), model
+
+
+def typing_figures(app, window, rows: int, folder: Path, repeats: int,
+                   after_ms: float) -> None:
+    """Print the median ms from a query (or a listing) reaching the engine to its first
+    answer on screen: alone, and asked ``after_ms`` after a listing."""
+    from clipdesk.core.query import Filters, Query
+    from clipdesk.core.search import Searcher
+    from clipdesk.ui.searchcontrol import SearchController
+
+    library, model = typing_library(rows, folder)
+    engine = window.engine
+    searcher = Searcher(library, model, lambda: StubEncoder(model.dim))
+
+    def prepare(control) -> None:
+        control.library = library
+        control.searcher = searcher
+        control.search_spec = model.spec
+
+    controls = {"the engine as it is": engine.search_control}
+    if hasattr(engine, "browse_pool"):  # the same thread for both, as before the browse pool
+        shared = SearchController(engine.search_pool, engine.settings, engine.gens)
+        shared.answered.connect(engine.searchAnswered)
+        controls["listings on the search thread (stopped when stale)"] = shared
+    for control in controls.values():
+        prepare(control)
+    pools = [p for p in (engine.search_pool, getattr(engine, "browse_pool", None)) if p]
+    shown: dict[int, float] = {}
+
+    def on_shown(answer) -> None:  # connected after the window's _on_answer: it has run
+        shown.setdefault(answer.generation, time.perf_counter())
+
+    engine.searchAnswered.connect(on_shown)
+
+    def idle() -> None:
+        for pool in pools:
+            pool.wait(60_000)
+        spin(app, 0.05)
+
+    def first_shown(control, query, after: Query | None) -> float:
+        """ms from ``query`` asked (``after_ms`` after ``after``, when given) to its first
+        answer on screen."""
+        idle()
+        if after is not None:
+            control.search(after)
+            spin(app, after_ms / 1000)
+        t0 = time.perf_counter()
+        gen = control.search(query)
+        spin(app, 30, until=lambda: gen in shown)
+        assert gen in shown, "no answer in 30 s"
+        return (shown[gen] - t0) * 1000
+
+    folder_a = Query(filters=Filters(folder=Path("/bench/photos")))
+    cases = [
+        ("query alone (baseline)", None, "typed"),
+        (f"query {after_ms:.0f} ms after a listing", Query(), "typed"),
+        ("listing alone (baseline)", None, Query()),
+        (f"listing {after_ms:.0f} ms after another", folder_a, Query()),
+    ]
+    print(f"typing while listing, {rows:,} photos; ms to the first answer on screen, median "
+          f"of {repeats} (min-max):")
+    for name, control in controls.items():
+        print(f"  {name}:")
+        for label, after, what in cases:
+            times = []
+            for r in range(repeats):
+                query = Query(f"photo number {r} {label}") if what == "typed" else what
+                times.append(first_shown(control, query, after))
+            print(f"    {label:34s} {statistics.median(times):7.1f}   "
+                  f"({min(times):.1f}-{max(times):.1f})", flush=True)
+    idle()
+    engine.searchAnswered.disconnect(on_shown)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--keys", type=int, default=4000, help="distinct thumbnails")
     parser.add_argument("--steps", type=int, default=1000, help="scrollbar moves, top to bottom")
     parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache")
+    parser.add_argument("--repeats", type=int, default=9, help="typing while listing")
+    parser.add_argument("--typed-after", type=float, default=20.0,
+                        help="ms from a listing asked to the query typed")
+    parser.add_argument("--typing-only", action="store_true",
+                        help="only the typing-while-listing figures")
     args = parser.parse_args()
 
     app, window, tmp = open_window(args.cache, args.keys, "timeline")
+    print(f"code: {ROOT}")
+    if args.typing_only:
+        typing_figures(app, window, args.rows, tmp / "typing", args.repeats, args.typed_after)
+        window.loader.wait(5000)
+        window.close()
+        return 0
     beat = Heartbeat()
     beat.start()
     spin(app, 2.0)
@@ -228,6 +383,7 @@ def main() -> int:
           f"reading the same ids alone {floor * 1000:.0f} ms")
     print(f"memory: RSS {rss0:.0f} MiB before; peak while scrolling: search grid "
           f"{search_rss:.0f} MiB, timeline {browse_rss:.0f} MiB")
+    typing_figures(app, window, args.rows, tmp / "typing", args.repeats, args.typed_after)
     window.loader.wait(5000)
     window.close()
     return 0
