@@ -4,13 +4,27 @@ hold photos (directly or further down), and photo counts rolled up from the leav
 The catalog gives one row per folder that directly holds photos (``Catalog.folder_counts``);
 this module fills in the folders between a root and those, so that the tree has no gaps. It
 is plain data and knows nothing of Qt: the app builds it on a worker thread.
+
+A count is what browsing the folder shows: with RAW+JPEG pairs shown as one photo (the app's
+setting, ``core.pairs``) a pair counts once, so the counts are of the browse listing's files
+folded (``folder_rows``). On the sidebar's worker thread, at 100,000 files (2 shared cores,
+median of 7): 150 ms counted by file (the catalog's GROUP BY), 150 ms by tile without RAWs,
+200 ms by tile when half the files are RAWs beside their JPEGs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from clipdesk.core import pairs
+
+if TYPE_CHECKING:
+    from clipdesk.core.catalog import Catalog
 
 
 @dataclass
@@ -65,6 +79,22 @@ def build_tree(roots: Iterable[Path | tuple[Path, bool]],
         if sum(t.path.name == top.path.name for t in tops) > 1:
             top.label = f"{top.path.name or top.path} ({top.path.parent})"
     return tops
+
+
+def folder_rows(catalog: Catalog, pair_raws: bool) -> list[tuple[str, int]]:
+    """``build_tree``'s rows, (folder, photos directly in it), counted as browsing shows the
+    photos: with ``pair_raws`` a RAW and the JPEG of its shot are one (``tile_counts``),
+    else every file is one (``Catalog.folder_counts``). Failed files are left out of both."""
+    if not pair_raws:
+        return catalog.folder_counts()
+    return tile_counts([row[1] for row in catalog.browse_rows()])
+
+
+def tile_counts(paths: Sequence[str]) -> list[tuple[str, int]]:
+    """(folder, tiles directly in it) for the files at ``paths``, by folder: RAW+JPEG pairs
+    folded as the browse listing folds them (``pairs.fold``), so a pair counts once."""
+    shown = Counter(os.path.dirname(paths[i]) for i in pairs.fold(paths).rows.tolist())
+    return sorted(shown.items())
 
 
 def _node_for(folder: Path, top: FolderNode, nodes: dict[Path, FolderNode]) -> FolderNode:

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clipdesk.core.foldertree import FolderNode, build_tree
+from clipdesk.core.foldertree import FolderNode, build_tree, folder_rows
 from clipdesk.core.query import Query
 from clipdesk.ui.workers import Generations, JobError, Worker
 
@@ -64,22 +64,24 @@ class AlbumEntry:
 class SidebarData:
     folders: list[FolderNode]
     albums: list[AlbumEntry]
+    pair_raws: bool = False  # whether the folder counts count a RAW+JPEG pair once
 
 
-def read_sidebar(worker: Worker, library: Library) -> SidebarData:
-    """The folder tree (roots checked on disk: a missing one is offline) and the albums."""
+def read_sidebar(worker: Worker, library: Library, pair_raws: bool = False) -> SidebarData:
+    """The folder tree (roots checked on disk: a missing one is offline) and the albums.
+    ``pair_raws``: the counts count a RAW+JPEG pair once, as browsing shows it."""
     from clipdesk.core.errors import ClipDeskError
 
     catalog = library.catalog
     roots = [(path, path.is_dir()) for _, path in catalog.roots()]
-    tree = build_tree(roots, catalog.folder_counts())
+    tree = build_tree(roots, folder_rows(catalog, pair_raws))
     albums = []
     for row in catalog.albums():
         try:
             albums.append(AlbumEntry(row.name, row.query))
         except ClipDeskError as exc:
             albums.append(AlbumEntry(row.name, None, str(exc)))
-    return SidebarData(tree, albums)
+    return SidebarData(tree, albums, pair_raws)
 
 
 def field_text(query: Query) -> str:
@@ -328,6 +330,7 @@ class SidebarControl(QObject):
         self.sidebar: Sidebar = window.sidebar
         self.splitter = window.splitter
         self.gens = Generations()
+        self._pairing = self.settings.pair_raws  # what the last read's counts followed
         self.dialog: QInputDialog | QMessageBox | None = None  # the open question, for tests
         self._refresh = QTimer(self)
         self._refresh.setSingleShot(True)
@@ -346,6 +349,7 @@ class SidebarControl(QObject):
         e.indexingFinished.connect(lambda _report: self.refresh())
         e.statusReady.connect(self._on_status)
         e.albumsChanged.connect(self._on_albums_changed)
+        e.searchAnswered.connect(self._follow_pairing)
         window.search_bar.searchRequested.connect(self._follow_query)
         window.pages.currentChanged.connect(lambda _i: self._sync_visible())
 
@@ -360,7 +364,8 @@ class SidebarControl(QObject):
         if library is None:
             return
         gen = self.gens.next("sidebar")
-        worker = Worker(read_sidebar, library, generation=gen, name="sidebar")
+        self._pairing = self.settings.pair_raws
+        worker = Worker(read_sidebar, library, self._pairing, generation=gen, name="sidebar")
         worker.signals.result.connect(self._on_read)
         worker.signals.error.connect(self._on_read_failed)
         self.engine.general.start(worker)
@@ -373,6 +378,12 @@ class SidebarControl(QObject):
     @Slot(int, object)
     def _on_read_failed(self, _gen: int, error: JobError) -> None:
         log.error("cannot read the sidebar's folders and albums:\n%s", error.traceback)
+
+    def _follow_pairing(self, _answer) -> None:
+        """Count again when the RAW+JPEG setting changed: the window shows the photos again
+        under the new setting, and the counts follow what it shows."""
+        if self.settings.pair_raws != self._pairing:
+            self.refresh_now()
 
     def _on_status(self, status) -> None:
         self.sidebar.set_offline({r.path for r in status.roots

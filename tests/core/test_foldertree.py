@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from clipdesk.core import browse
 from clipdesk.core.catalog import Catalog, Outcome
-from clipdesk.core.foldertree import build_tree
+from clipdesk.core.foldertree import build_tree, folder_rows
+from clipdesk.core.query import Filters
 from clipdesk.core.scan import FoundFile
 
 
@@ -80,3 +82,24 @@ def test_roots_show_their_name_and_where_they_are_when_names_clash(tmp_path):
     a, b, c = tmp_path / "one" / "Photos", tmp_path / "two" / "Photos", tmp_path / "Scans"
     tree = build_tree([a, b, c], [(str(a), 1), (str(b), 2), (str(c), 3)])
     assert [t.name for t in tree] == [f"Photos ({a.parent})", f"Photos ({b.parent})", "Scans"]
+
+
+def test_a_raw_and_its_jpeg_count_once_when_they_show_as_one_photo(catalog, tmp_path):
+    """With RAW+JPEG pairs shown as one photo (the app's default) a folder counts what
+    browsing it shows: a pair once; a RAW alone, or with its JPEG in another folder, once
+    each. With pairs shown as two files, every file counts. Each count is the length of the
+    folder's browse listing under the same setting."""
+    root = tmp_path / "photos"
+    record(catalog, root, ["IMG_1.JPG", "IMG_1.CR2", "IMG_2.jpg", "IMG_3.CR2",
+                           "trip/a.jpg", "trip/A.dng", "trip/b.nef", "trip/b.NEF.xmp.jpg",
+                           "trip/day2/IMG_1.cr2", "trip/day2/c.heic", "trip/day2/C.ARW"])
+    tiles = build_tree([root], folder_rows(catalog, pair_raws=True))
+    assert [shape(t) for t in tiles] == [
+        ("photos", 8, 3, [("trip", 5, 3, [("day2", 2, 2, [])])])]
+    files = build_tree([root], folder_rows(catalog, pair_raws=False))
+    assert [shape(t) for t in files] == [
+        ("photos", 11, 4, [("trip", 7, 4, [("day2", 3, 3, [])])])]
+    for pairing, tree in ((True, tiles), (False, files)):
+        for node in tree[0].walk():
+            shown = browse.listing(catalog, Filters(folder=node.path), pair_raws=pairing)
+            assert node.count == len(shown), (pairing, node.path)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dngfiles
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTreeWidgetItem
-from uihelpers import photo_class, shown_paths, type_query, wait_ready
+from uihelpers import index_folder, photo_class, shown_paths, type_query, wait_ready
 
 import tinyclip
 from clipdesk.ui.settings import Settings
@@ -237,3 +239,37 @@ def test_the_welcome_page_has_no_sidebar(qtbot, open_window, tmp_path, random_mo
     window = open_window(tmp_path / "empty-library", model=random_model)
     qtbot.waitUntil(lambda: window.pages.currentWidget() is window.welcome, timeout=30_000)
     assert not window.sidebar.isVisible()
+
+
+def test_folder_counts_count_a_raw_and_its_jpeg_once_as_the_setting_shows_them(
+        qtbot, open_window, tmp_path, random_model):
+    """A RAW+JPEG pair is one tile (the default setting), so its folder counts it once, as
+    All photos does; the setting that shows both files counts both, at once."""
+    photos = tmp_path / "photos"
+    (photos / "trip").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, raw in [("IMG_1.JPG", "IMG_1.DNG"), ("trip/a.jpg", "trip/A.dng"),
+                      ("trip/b.jpg", None), (None, "trip/c.dng")]:
+        picture = tinyclip.draw_shape("red", "circle", rng, size=(200, 150))
+        if name:
+            (photos / name).write_bytes(dngfiles.jpeg(picture))
+        if raw:
+            dngfiles.write_dng(photos / raw, picture, preview=dngfiles.jpeg(picture))
+    report = index_folder(tmp_path / "library", photos, random_model)
+    assert report.embedded == 6 and not report.failed
+    window = open_window(tmp_path / "library", model=random_model)
+    wait_ready(qtbot, window)
+    sidebar = window.sidebar
+    root = wait_tree(qtbot, window, photos)
+    qtbot.waitUntil(lambda: window.model.browsing and window.model.rowCount() == 4,
+                    timeout=10_000)
+    assert counts(root) == ("photos", "4") and counts(sidebar.all_item) == ("All photos", "4")
+    assert counts(sidebar.folder_item(photos / "trip")) == ("trip", "3")
+
+    window.show_settings()
+    window.settings_dialog.pairs_check.setChecked(False)
+    window.settings_dialog.accept()
+    qtbot.waitUntil(lambda: counts(sidebar.all_item) == ("All photos", "6"), timeout=10_000)
+    assert counts(sidebar.folder_item(photos)) == ("photos", "6")
+    assert counts(sidebar.folder_item(photos / "trip")) == ("trip", "4")
+    assert window.model.rowCount() == 6  # what the grid shows
