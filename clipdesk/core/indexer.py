@@ -3,9 +3,14 @@
 Scan each root against the catalog (size and mtime), then read every new or changed photo
 once in worker threads, ahead of the model: hash the bytes; if that content already has an
 embedding (a rename, a move, a copy, a touched file) reuse it, else decode, write the
-thumbnail and preprocess. The calling thread runs the model in batches and is the one
-writer: each batch is committed to the catalog, then applied to the vector index.
-A killed run loses at most the batch in flight; the next run resumes.
+thumbnail and preprocess. The calling thread runs the model in batches. Every write goes
+through one writer (``_Writes``): each batch is committed to the catalog in one transaction,
+then applied to the vector index, on the indexer's commit thread while the model embeds the
+next batch (on a GPU the transaction and the HNSW insertion of a batch of 128 are a large
+share of its time; issue 15). One batch at most is in flight and the writes stay in order; a
+failed write is raised on the calling thread, and a run (stopped, interrupted or done) ends,
+or saves its index, only once the write in flight is done. A killed run loses at most the
+batches in flight; the next run resumes.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from clipdesk.core import decode, gpudecode, video
-from clipdesk.core.catalog import ModelRow, Outcome, frame_key, removal_keys
+from clipdesk.core.catalog import Catalog, ModelRow, Outcome, frame_key, removal_keys
 from clipdesk.core.errors import ClipDeskError
 from clipdesk.core.library import Library
 from clipdesk.core.models import Encoder
@@ -95,6 +100,73 @@ class _Prepared:
     frames_fresh: bool = False  # the frame vectors were just embedded
 
 
+class _Writes:
+    """The indexer's writes, one batch at a time and in order, on a thread of its own while
+    the model embeds the next batch. ``hand`` first waits for the batch before, so one at most
+    is in flight. What a write raised, and the progress of a written batch, come back on the
+    indexer's thread, in ``poll``, ``wait`` or ``close``. With ``overlap`` False (or for a
+    run's last batch, which nothing follows) the batch is written on the indexer's thread."""
+
+    def __init__(self, write: Callable[..., None], written: Callable[[int], None],
+                 catalog: Catalog, overlap: bool):
+        self._write = write  # writes one batch; runs on the commit thread
+        self._written = written  # told each written batch's size, on the indexer's thread
+        self._catalog = catalog
+        self._overlap = overlap
+        self._pool: ThreadPoolExecutor | None = None  # made for the first batch it writes
+        self._in_flight: tuple[Future, int] | None = None
+        self.waited = 0.0  # seconds the indexer's thread spent on writes: waiting, or writing
+
+    def hand(self, n: int, last: bool, *args) -> None:
+        """Write a batch of ``n`` files (``write(*args)``), after the batch before."""
+        self.wait()
+        if not self._overlap or last:
+            start = time.monotonic()
+            try:
+                self._write(*args)
+            finally:
+                self.waited += time.monotonic() - start
+            self._written(n)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="clipdesk-commit")
+        self._in_flight = (self._pool.submit(self._write, *args), n)
+
+    def poll(self) -> None:
+        """Take the batch in flight's outcome if it is written, without waiting."""
+        if self._in_flight is not None and self._in_flight[0].done():
+            self.wait()
+
+    def wait(self) -> None:
+        """Until the batch in flight is written; raises what its write raised."""
+        if self._in_flight is None:
+            return
+        future, n = self._in_flight
+        start = time.monotonic()
+        try:
+            future.exception()  # a Ctrl-C here leaves it in flight, for ``close``
+        finally:
+            self.waited += time.monotonic() - start
+        self._in_flight = None
+        future.result()  # the write's own error, as it would have been raised here
+        self._written(n)
+
+    def close(self) -> None:
+        """Wait for the batch in flight, through a second Ctrl-C too (the thread cannot be
+        stopped half-way, and the run must not end while it writes), then end the thread."""
+        try:
+            while self._in_flight is not None:
+                try:
+                    self.wait()
+                except KeyboardInterrupt:
+                    continue
+        finally:
+            if self._pool is not None:
+                self._pool.submit(self._catalog.close)  # the thread's own SQLite connection
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+
 class Indexer:
     """Indexes library roots with one encoder. Call ``stop()`` from any thread to end early."""
 
@@ -107,6 +179,7 @@ class Indexer:
         on_progress: Callable[[int, int], None] | None = None,
         time_limit: float = TIME_LIMIT_S,
         device_decode: bool | None = None,
+        overlap_writes: bool = True,
     ):
         library.claim_writer()  # LibraryBusy when another process is updating this library
         self.library = library
@@ -131,6 +204,10 @@ class Indexer:
         self._device_jpeg = gpudecode.for_indexer(encoder, self._min_side, self.workers,
                                                   device_decode)
         self._last_save = time.monotonic()
+        # batch N written on the commit thread while the model embeds batch N + 1; False
+        # writes each batch before the next is embedded (the serial path, for comparisons)
+        self.overlap_writes = overlap_writes
+        self.write_wait_s = 0.0  # the last run's time on writes on this thread (benchmarks)
 
     def stop(self) -> None:
         self._stop.set()
@@ -320,6 +397,16 @@ class Indexer:
         to_embed: list[_Prepared] = []
         to_write: list[_Prepared] = []
         done = 0
+
+        def written(n: int) -> None:  # on this thread, batch after batch, once written
+            nonlocal done
+            done += n
+            if bar is not None:
+                bar.update(n)
+            if self.on_progress is not None:
+                self.on_progress(done, len(todo))
+
+        writes = _Writes(self._write, written, self.catalog, self.overlap_writes)
         last_save = time.monotonic()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="clipdesk-decode")
         self._thumbnail_saves = []
@@ -329,6 +416,7 @@ class Indexer:
             self._fill(window, jobs, pool)
             while window and not self._stop.is_set():
                 res = self._wait(*window.popleft())
+                writes.poll()  # progress as soon as a batch is written; its error at once
                 self._fill(window, jobs, pool)
                 embed = res.tensor is not None or res.pending is not None
                 (to_embed if embed else to_write).append(res)
@@ -336,17 +424,15 @@ class Indexer:
                 if (len(to_embed) >= self.batch_size or frames >= self.batch_size
                         or (not window and (to_embed or to_write))):
                     batch = self._batch(to_embed, to_write, pool) if to_embed else None
-                    self._commit(to_embed, to_write, report, batch)
-                    n = len(to_embed) + len(to_write)
-                    to_embed, to_write = [], []
-                    done += n
-                    if bar is not None:
-                        bar.update(n)
-                    if self.on_progress is not None:
-                        self.on_progress(done, len(todo))
-                    if time.monotonic() - last_save > SAVE_EVERY_S:
+                    self._embed(to_embed, to_write, batch)  # while the batch before is written
+                    writes.wait()
+                    if time.monotonic() - last_save > SAVE_EVERY_S:  # every written batch, only
                         self.library.save_vectors(self.model, self.index)
                         last_save = time.monotonic()
+                    writes.hand(len(to_embed) + len(to_write), not window,
+                                to_embed, to_write, report)
+                    to_embed, to_write = [], []
+            writes.wait()
             if self._stop.is_set():
                 report.interrupted = True
         except KeyboardInterrupt:
@@ -354,12 +440,16 @@ class Indexer:
         finally:
             for fut, _ in window:
                 fut.cancel()
-            for fut, hash_, image in self._thumbnail_saves:  # queued, not started: save here
-                if fut.cancel():  # (shutting the pool down would drop them)
-                    self._save_thumbnail(hash_, image)
-            self._thumbnail_saves = []
-            # a worker stuck on a photo (a hung network share) must not hold up the rest
-            pool.shutdown(wait=not self._abandoned, cancel_futures=True)
+            try:
+                writes.close()  # the batch in flight written (or failed) before anything else
+            finally:
+                self.write_wait_s = writes.waited
+                for fut, hash_, image in self._thumbnail_saves:  # queued, not started: save here
+                    if fut.cancel():  # (shutting the pool down would drop them)
+                        self._save_thumbnail(hash_, image)
+                self._thumbnail_saves = []
+                # a worker stuck on a photo (a hung network share) must not hold up the rest
+                pool.shutdown(wait=not self._abandoned, cancel_futures=True)
             if report.interrupted and to_write:  # finished reads cost nothing to keep
                 self._commit([], to_write, report, None)
             if bar is not None:
@@ -477,7 +567,13 @@ class Indexer:
 
     def _commit(self, to_embed: list[_Prepared], to_write: list[_Prepared],
                 report: IndexReport, batch) -> None:
-        """Embed a batch, then write it in one transaction, then update the vector index."""
+        """Embed a batch, then write it, on this thread."""
+        self._embed(to_embed, to_write, batch)
+        self._write(to_embed, to_write, report)
+
+    def _embed(self, to_embed: list[_Prepared], to_write: list[_Prepared], batch) -> None:
+        """The model's part of a batch (on the indexer's thread): ``batch``, the input for
+        ``to_embed``, and the frames of the videos in ``to_write``."""
         if batch is not None:
             vectors = self.encoder.encode_images(batch).astype(np.float16)
             for res, vec in zip(to_embed, vectors, strict=True):
@@ -487,6 +583,11 @@ class Indexer:
                 res.frame_vectors = self.encoder.encode_images(res.frames_tensor).astype(
                     np.float16)
                 res.frames_tensor, res.frames_fresh = None, True
+
+    def _write(self, to_embed: list[_Prepared], to_write: list[_Prepared],
+               report: IndexReport) -> None:
+        """Write an embedded batch in one transaction, then update the vector index, and
+        count it in ``report``. On the commit thread: nothing else writes meanwhile."""
         add_keys, add_vecs, drop, outcomes = [], [], [], []
         for res, fresh in [(r, True) for r in to_embed] + [(r, False) for r in to_write]:
             if video.is_video_name(res.path):  # whatever frames it had go; its new ones come
