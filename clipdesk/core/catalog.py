@@ -74,6 +74,7 @@ from clipdesk.core.query import Query
 
 log = logging.getLogger(__name__)
 
+BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's transaction
 SCHEMA_VERSION = 4
 CATALOG_NAME = "catalog.sqlite3"
 
@@ -324,7 +325,7 @@ class Catalog:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
@@ -347,7 +348,8 @@ class Catalog:
         uri = self.path.resolve().as_uri()
         for mode in ("?mode=ro", "?immutable=1"):  # immutable: no -shm can be made beside it
             try:
-                conn = sqlite3.connect(uri + mode, uri=True, timeout=30, isolation_level=None)
+                conn = sqlite3.connect(uri + mode, uri=True, timeout=BUSY_TIMEOUT_S,
+                                       isolation_level=None)
                 conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
                 return conn
             except sqlite3.OperationalError:
@@ -417,14 +419,21 @@ class Catalog:
             return
         started = time.perf_counter()
         for step in range(version, SCHEMA_VERSION):
-            with self.write(changes_vectors=False) as db:
-                # another process (the app and a CLI command) may have migrated it meanwhile
-                if db.execute("PRAGMA user_version").fetchone()[0] > step:
-                    continue
-                for statement in MIGRATIONS[step].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {step + 1}")
+            try:
+                with self.write(changes_vectors=False) as db:
+                    # another process (the app and a CLI command) may have migrated it meanwhile
+                    if db.execute("PRAGMA user_version").fetchone()[0] > step:
+                        continue
+                    for statement in MIGRATIONS[step].split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {step + 1}")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                raise LibraryError(
+                    f"the library at {self.folder} is busy: another ClipDesk is upgrading or "
+                    f"writing it; try again when it has finished") from exc
         if version > 0:
             log.info("catalog %s upgraded from schema %d to %d in %.1f s", self.path, version,
                      SCHEMA_VERSION, time.perf_counter() - started)

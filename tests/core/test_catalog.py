@@ -142,6 +142,25 @@ def test_a_schema_3_catalog_moves_its_vectors_to_rowid_tables_and_shrinks(tmp_pa
     catalog.close()
 
 
+def test_an_upgrade_that_meets_another_writer_says_the_library_is_busy_and_changes_nothing(
+        tmp_path, monkeypatch):
+    from clipdesk.core import catalog as catalog_module
+
+    Catalog(tmp_path / "lib").close()
+    oldlibrary.take_back(tmp_path / "lib", 3)
+    other = sqlite3.connect(tmp_path / "lib" / CATALOG_NAME, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process, mid-write
+    monkeypatch.setattr(catalog_module, "BUSY_TIMEOUT_S", 0.2)
+    with pytest.raises(LibraryError, match="is busy: another ClipDesk is upgrading or writing"):
+        Catalog(tmp_path / "lib")
+    other.execute("ROLLBACK")
+    assert other.execute("PRAGMA user_version").fetchone()[0] == 3
+    other.close()
+    catalog = Catalog(tmp_path / "lib")  # free again: upgraded
+    assert catalog.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    catalog.close()
+
+
 def test_meta_get_set_replace_and_persist(tmp_path, catalog):
     assert catalog.get_meta("model") is None
     assert catalog.get_meta("model", "fallback") == "fallback"
