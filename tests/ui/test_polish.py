@@ -271,6 +271,61 @@ def test_the_override_and_a_platform_that_is_dark_already(qapp, follower):
         qapp.setPalette(saved)
 
 
+AUTO_CLEAR = 50  # mean luminance difference (0-255) between Auto on and off, seen at a glance
+
+
+def _rgb(image) -> np.ndarray:
+    """A QImage as an (h, w, 3) RGB array."""
+    from PySide6.QtGui import QImage
+
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(),
+                                                              image.bytesPerLine())
+    return rows[:, : image.width() * 3].reshape(image.height(), image.width(), 3).copy()
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float64) @ np.array([0.2126, 0.7152, 0.0722])
+
+
+@pytest.mark.parametrize("scheme", [Qt.ColorScheme.Dark, Qt.ColorScheme.Light],
+                         ids=["dark", "light"])
+def test_auto_on_and_off_are_clearly_apart_in_the_highlight_colour(qtbot, qapp, follower,
+                                                                     scheme):
+    """The cut-off's Auto button, rendered offscreen as painted: its on-state was the style's
+    pressed-in look, 15 grey levels of mean luminance from the flat off-state in the dark
+    palette; now the palette's highlight with its highlighted text, in both palettes."""
+    from PySide6.QtGui import QPalette
+
+    from clipdesk.ui.app import is_dark
+    from clipdesk.ui.filterbar import CutoffControl
+
+    follower.follow(scheme)
+    assert is_dark(qapp.palette()) == (scheme == Qt.ColorScheme.Dark)
+    control = CutoffControl()
+    qtbot.addWidget(control)
+    control.show()
+    qtbot.waitExposed(control)
+    button = control.auto_button
+    assert button.isChecked()  # Auto is on to begin with
+    on = _rgb(button.grab().toImage())
+    control.set_auto(False)
+    off = _rgb(button.grab().toImage())
+    control.set_auto(True)
+    assert on.shape == off.shape
+    assert abs(_luminance(on).mean() - _luminance(off).mean()) > AUTO_CLEAR
+
+    # on: filled with the palette's highlight (the system's accent where it has one)
+    palette = button.palette()
+    fill = palette.color(QPalette.ColorRole.Highlight)
+    h, _, _ = on.shape
+    assert np.abs(on[h // 2, 3].astype(int) - [fill.red(), fill.green(), fill.blue()]).max() <= 8
+    # and its words in the highlight's text colour, which stands off the fill
+    text = palette.color(QPalette.ColorRole.HighlightedText)
+    near_text = np.abs(on.astype(int) - [text.red(), text.green(), text.blue()]).max(axis=2)
+    assert (near_text <= 40).sum() >= 10
+
+
 # ---------------------------------------------------------------------- high-DPI
 
 HIDPI_SCRIPT = r"""
