@@ -279,9 +279,11 @@ def typing_figures(app, window, rows: int, folder: Path, repeats: int,
 
     engine.searchAnswered.connect(on_shown)
 
-    def idle() -> None:
+    def idle() -> None:  # nothing left running: the jobs, their answers, the tiles they asked
         for pool in pools:
             pool.wait(60_000)
+        spin(app, 0.05)
+        window.loader.wait(5000)
         spin(app, 0.05)
 
     def first_shown(control, query, after: Query | None) -> float:
@@ -379,7 +381,7 @@ def main() -> int:
                                   f"{m['layout_s']:.1f} s)")
 
     seconds, floor = listing_figures(args.rows, tmp / "listing")
-    print(f"listing job (search thread), {args.rows:,} photos: median {seconds * 1000:.0f} ms; "
+    print(f"listing job (browse thread), {args.rows:,} photos: median {seconds * 1000:.0f} ms; "
           f"reading the same ids alone {floor * 1000:.0f} ms")
     print(f"memory: RSS {rss0:.0f} MiB before; peak while scrolling: search grid "
           f"{search_rss:.0f} MiB, timeline {browse_rss:.0f} MiB")
