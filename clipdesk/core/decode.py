@@ -236,6 +236,44 @@ def _open(data: bytes) -> _Opened:
     return _Opened(im, exif, orientation, taken_at)
 
 
+# A camera JPEG carrying its own previews (CIPA DC-007 "Multi-Picture Format": Sony, Nikon,
+# Fujifilm, Panasonic, Olympus...) opens in Pillow as "MPO"; its first picture is the photo.
+JPEG_FORMATS = ("JPEG", "MPO")
+# The MPF pictures that are the photo itself, made smaller by the camera (at most 640x480 and
+# 1920x1080). Other kinds (a stereo pair's other eye, a panorama's frames, an HDR gain map, a
+# depth map: "Undefined") are never taken for the photo.
+LARGE_THUMBNAILS = ("Large Thumbnail (VGA Equivalent)", "Large Thumbnail (Full HD Equivalent)")
+
+
+def _camera_preview(data: bytes, opened: _Opened, box: tuple[int, int]) -> _Opened | None:
+    """The smallest of a camera JPEG's MPF large thumbnails that still covers ``box`` as the
+    full photo would: decoding a 1616x1080 preview costs a tenth of a 24 MP photo's scaled
+    decode. Only one of the photo's own proportions (a letterboxed or turned preview is not
+    the photo's picture); None when there is none, or anything about it is odd."""
+    im = opened.image
+    if im.format != "MPO":
+        return None
+    try:
+        entries = im.mpinfo[0xB002]
+        width, height = im.size
+        best = None
+        for frame, entry in enumerate(entries):
+            if frame == 0 or entry["Attribute"]["MPType"] not in LARGE_THUMBNAILS:
+                continue
+            preview = Image.open(io.BytesIO(data))
+            preview.seek(frame)
+            pw, ph = preview.size
+            if preview.format != "MPO" or abs(pw * height - ph * width) > 0.01 * width * height:
+                continue
+            candidate = _Opened(preview, opened.exif, opened.orientation, opened.taken_at)
+            if _enough(candidate.shown_size, opened.shown_size, box, cover=True) and (
+                    best is None or pw * ph < best.image.size[0] * best.image.size[1]):
+                best = candidate
+        return best
+    except Exception:  # a damaged or unusual MPF header: the photo itself is read instead
+        return None
+
+
 _TRANSPOSE = {  # EXIF orientation -> the transpose that shows the picture upright
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
@@ -265,11 +303,12 @@ def _pixels(opened: _Opened, box: tuple[int, int] | None, cover: bool,
     covers ``box`` (what the model needs); without, it keeps about twice the size that fits in
     ``box``, for a smooth final resize. ``box`` is as displayed; None keeps every pixel."""
     im = opened.image
-    if im.format == "JPEG" and box is not None:  # DCT scaling: a fraction of a full decode
+    jpeg = im.format in JPEG_FORMATS
+    if jpeg and box is not None:  # DCT scaling: a fraction of a full decode
         im.draft("RGB", (box[1], box[0]) if opened.turned else box)
     # huge images (that JPEG's scaled decode cannot shrink) decode one at a time, so
     # memory stays bounded however many threads meet them at once
-    big = im.format != "JPEG" and im.size[0] * im.size[1] > BIG_PIXELS
+    big = not jpeg and im.size[0] * im.size[1] > BIG_PIXELS
     with _big_decode if big else contextlib.nullcontext():
         im.load()
         if opened.orientation in _TRANSPOSE:  # EXIF's, or a RAW's flip (_raw_preview)
@@ -415,7 +454,15 @@ def decode(data: bytes, min_side: int | None, digest: str | None = None,
         opened = _open(data)
         photo = Photo(digest, *opened.shown_size, opened.taken_at)
         if min_side is not None:
-            photo.image = _pixels(opened, (min_side, min_side), cover=True, convert=to_rgb)
+            box = (min_side, min_side)
+            preview = _camera_preview(data, opened, box)
+            if preview is not None:
+                try:
+                    photo.image = _pixels(preview, box, cover=True, convert=to_rgb)
+                except Exception:  # a damaged preview: the photo itself may be whole
+                    photo.image = None
+            if photo.image is None:
+                photo.image = _pixels(opened, box, cover=True, convert=to_rgb)
         return photo
 
 

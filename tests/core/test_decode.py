@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+import mpffiles
 from clipdesk.core import decode
 
 
@@ -199,3 +200,82 @@ def test_display_image_reads_heic(tmp_path):
     assert shown.size == (320, 240)
     r, g, b = shown.getpixel((160, 120))
     assert g > 150 and r < 60 and b < 80
+
+
+# ---------------------------------------------------------------------- camera JPEGs with previews
+
+
+def _scene(size=(2400, 1800)) -> Image.Image:
+    """A photo-like picture: smooth gradients and a few shapes, different in each quarter."""
+    w, h = size
+    x, y = np.meshgrid(np.linspace(0, 1, w), np.linspace(0, 1, h))
+    rgb = np.stack([x * 255, y * 255, (1 - x) * (1 - y) * 255], axis=-1).astype(np.uint8)
+    im = Image.fromarray(rgb)
+    im.paste((255, 255, 255), (w // 8, h // 8, w // 3, h // 3))  # white block top left
+    return im
+
+
+def _differs(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute difference of two pictures at the same small size (0-255)."""
+    a, b = (im.convert("RGB").resize((96, 72), Image.Resampling.BOX) for im in (a, b))
+    return float(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).mean())
+
+
+def test_a_camera_jpeg_is_read_from_its_smallest_preview_that_covers_the_model_input():
+    scene = _scene()
+    vga, full_hd = scene.resize((640, 480)), scene.resize((1440, 1080))
+    data = mpffiles.camera_jpeg(scene, [(vga, mpffiles.VGA), (full_hd, mpffiles.FULL_HD)])
+    photo = decode.decode(data, min_side=240)
+    assert (photo.width, photo.height) == (2400, 1800)  # the photo's, not the preview's
+    assert photo.hash == decode.content_hash(data)
+    # the VGA preview's own pixels (what decoding that preview alone gives) ...
+    alone = decode.decode(encode(vga, "JPEG", quality=90), min_side=240).image
+    assert photo.image.size == alone.size and _differs(photo.image, alone) < 1.0
+    # ... which show the photo
+    assert _differs(photo.image, scene) < 3.0
+    # asked for more than VGA covers: the Full HD one; more than that: the photo itself
+    assert decode.decode(data, min_side=600).image.size == (1440, 1080)
+    big = decode.decode(data, min_side=1200).image
+    assert big.size == decode.decode(mpffiles.primary_only(data), min_side=1200).image.size
+
+
+def test_a_camera_jpeg_is_scaled_when_decoded_like_any_jpeg():
+    """A camera JPEG opens in Pillow as "MPO": without previews that fit, its photo is still
+    decoded with DCT scaling, exactly as the same JPEG without its previews."""
+    scene = _scene((4000, 3000))
+    data = mpffiles.camera_jpeg(scene, [(scene.resize((200, 150)), mpffiles.VGA)])
+    got = decode.decode(data, min_side=240).image  # the preview is too small to serve
+    plain = decode.decode(mpffiles.primary_only(data), min_side=240).image
+    assert got.size == plain.size == (500, 375)  # 1/8 of the photo, not a full decode
+    assert np.array_equal(np.asarray(got), np.asarray(plain))
+
+
+@pytest.mark.parametrize("case", ["undefined kind", "other proportions", "turned", "damaged"])
+def test_a_preview_that_may_not_be_the_photo_is_not_used(case):
+    scene = _scene()
+    extra, kind = scene.resize((640, 480)), mpffiles.VGA
+    if case == "undefined kind":  # an HDR gain map or a depth map is typed "Undefined"
+        extra, kind = Image.new("RGB", (640, 480), (128, 128, 128)), mpffiles.UNDEFINED
+    elif case == "other proportions":  # a letterboxed 16:9 preview of a 4:3 photo
+        extra = Image.new("RGB", (1920, 1080))
+        extra.paste(scene.resize((1440, 1080)), (240, 0))
+    elif case == "turned":
+        extra = scene.resize((640, 480)).transpose(Image.Transpose.ROTATE_90)
+    data = mpffiles.camera_jpeg(scene, [(extra, kind)])
+    if case == "damaged":  # the preview's bytes cut short: the photo itself is whole
+        data = data[:-len(encode(extra, "JPEG", quality=90)) // 2]
+    photo = decode.decode(data, min_side=240)
+    plain = decode.decode(mpffiles.primary_only(data), min_side=240)
+    assert np.array_equal(np.asarray(photo.image), np.asarray(plain.image))
+    assert (photo.width, photo.height) == (2400, 1800)
+
+
+def test_a_camera_jpeg_preview_is_turned_as_the_photo_says():
+    scene = _scene()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    data = mpffiles.camera_jpeg(scene, [(scene.resize((640, 480)), mpffiles.VGA)], exif=exif)
+    photo = decode.decode(data, min_side=240)
+    assert (photo.width, photo.height) == (1800, 2400) and photo.image.size == (240, 320)
+    turned = scene.transpose(Image.Transpose.ROTATE_270)
+    assert _differs(photo.image, turned) < 3.0
