@@ -52,6 +52,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's clipdesk, whatever is installed
+sys.path.insert(0, str(ROOT / "tests"))  # mpffiles: camera JPEGs with previews
 
 # clipdesk before torch: what it sets up before torch loads then applies to every measurement.
 import clipdesk  # noqa: E402, F401, I001
@@ -59,6 +60,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
+import mpffiles  # noqa: E402
 from clipdesk.core import decode, models  # noqa: E402
 from clipdesk.core import preprocess as preprocessing  # noqa: E402
 from clipdesk.core.indexer import Indexer  # noqa: E402
@@ -136,8 +138,10 @@ def _camera_frame(src: Image.Image, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
-def make_photos(folder: Path, n: int) -> list[Path]:
-    """N camera JPEGs in ``folder``, made once (files already there are reused)."""
+def make_photos(folder: Path, n: int, previews: bool = False) -> list[Path]:
+    """N camera JPEGs in ``folder``, made once (files already there are reused). With
+    ``previews``, each carries the two MPF "Large Thumbnails" (640x480 and 1440x1080) that
+    Sony, Nikon, Fujifilm, Panasonic and Olympus cameras put after the photo."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"IMG_{i:04d}.jpg" for i in range(n)]
     missing = [p for p in paths if not p.is_file()]
@@ -154,7 +158,12 @@ def make_photos(folder: Path, n: int) -> list[Path]:
             if i % 8 == 7:
                 exif[0x0112] = 6  # Orientation: rotate 90 CW to display
             tmp = p.with_suffix(".tmp")
-            im.save(tmp, "JPEG", quality=QUALITY, exif=exif.tobytes())
+            if previews:
+                extras = [(im.resize(size, Image.Resampling.LANCZOS), kind) for size, kind in
+                          (((640, 480), mpffiles.VGA), ((1440, 1080), mpffiles.FULL_HD))]
+                tmp.write_bytes(mpffiles.camera_jpeg(im, extras, QUALITY, exif))
+            else:
+                im.save(tmp, "JPEG", quality=QUALITY, exif=exif.tobytes())
             os.replace(tmp, p)
     return paths
 
@@ -393,6 +402,8 @@ def main() -> int:
     parser.add_argument("--no-int8", action="store_true", help="skip the ONNX int8 encoder")
     parser.add_argument("--raw", type=int, default=6, help="RAW files to decode (0: none)")
     parser.add_argument("--raw-only", action="store_true", help="only the RAW decoding figures")
+    parser.add_argument("--camera-previews", action="store_true",
+                        help="photos carrying MPF previews, as many cameras write them")
     args = parser.parse_args()
     if args.raw_only:
         print_raw_costs(args.cache.resolve(), max(1, args.raw), args.repeats)
@@ -413,12 +424,14 @@ def main() -> int:
 
     cache = args.cache.resolve()
     onnx_cache_default(cache)
-    photos_dir = cache / f"photos-{SIZE[0]}x{SIZE[1]}-q{QUALITY}-n{args.images}"
-    paths = make_photos(photos_dir, args.images)
+    photos_dir = cache / (f"photos-{SIZE[0]}x{SIZE[1]}-q{QUALITY}"
+                          f"{'-mpf' if args.camera_previews else ''}-n{args.images}")
+    paths = make_photos(photos_dir, args.images, args.camera_previews)
     sizes = [p.stat().st_size / 1e6 for p in paths]
     print(f"photos: {len(paths)} x {SIZE[0]}x{SIZE[1]} JPEG q{QUALITY}, "
           f"{min(sizes):.1f}-{max(sizes):.1f} MB (mean {statistics.mean(sizes):.1f}), "
-          f"{sum(1 for i in range(len(paths)) if i % 8 == 7)} with EXIF orientation 6")
+          f"{sum(1 for i in range(len(paths)) if i % 8 == 7)} with EXIF orientation 6"
+          f"{'; MPF previews 640x480 and 1440x1080 in each' if args.camera_previews else ''}")
     model_dir = make_model(cache / f"model-{ARCH}-random")
 
     t0 = time.perf_counter()
