@@ -360,6 +360,7 @@ class Indexer:
             hash_ = decode.content_hash(data)
             out.vector = self.catalog.embedding(self.model, hash_)
             if (out.vector is None and self._device_jpeg is not None
+                    and not decode.has_camera_preview(data, self._min_side)  # faster here
                     and self._device_jpeg.takes(data, path)):  # pixels: with the batch
                 out.photo, orientation = gpudecode.header(data, hash_)
                 out.pending = gpudecode.Pending(data, orientation,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import mpffiles
 import tinyclip
 from clipdesk.core import decode, gpudecode, models
 from clipdesk.core.indexer import Indexer
@@ -187,3 +188,39 @@ def test_every_device_decoded_thumbnail_is_written_before_the_run_ends(tmp_path,
     missing = [name for name, row in _rows(library, torch_encoder).items()
                if row[4] == "ok" and not library.thumbnails.path(row[0]).is_file()]
     assert missing == []
+
+
+def test_a_camera_jpeg_with_a_preview_is_read_on_the_cpu_and_the_rest_on_the_device(
+        tmp_path, torch_encoder, monkeypatch):
+    """A camera preview decodes on a CPU core faster than the device decodes the whole photo
+    (1440x1080 against 12 MP): such JPEGs stay with the CPU workers."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i, (color, shape) in enumerate(tinyclip.CLASSES[:6]):
+        im = tinyclip.draw_shape(color, shape, rng, size=(1600, 1200))
+        if i % 2:
+            extras = [(im.resize((640, 480)), mpffiles.VGA)]
+            (folder / f"{color}-{shape}.jpg").write_bytes(mpffiles.camera_jpeg(im, extras))
+        else:
+            im.save(folder / f"{color}-{shape}.jpg", quality=90)
+    on_device: list[int] = []
+    real = gpudecode.DeviceJpegDecoder.decode
+    monkeypatch.setattr(gpudecode.DeviceJpegDecoder, "decode",
+                        lambda self, items: on_device.extend(len(it.data) for it in items)
+                        or real(self, items))
+    cpu_lib, _ = _index(tmp_path, "cpu", torch_encoder, folder, device_decode=False)
+    dev_lib, report = _index(tmp_path, "dev", torch_encoder, folder, device_decode=True)
+    assert report.embedded == 6 and not report.failed
+    previewed = {p.name for p in folder.iterdir() if decode.has_camera_preview(p.read_bytes(), 240)}
+    assert len(previewed) == 3
+    assert sorted(on_device) == sorted(p.stat().st_size for p in folder.iterdir()
+                                       if p.name not in previewed)
+    cpu, dev = _rows(cpu_lib, torch_encoder), _rows(dev_lib, torch_encoder)
+    for name in cpu:
+        assert cpu[name][:6] == dev[name][:6]  # hash, size, date, status as the CPU path's
+        a, b = cpu[name][6].astype(np.float32), dev[name][6].astype(np.float32)
+        if name in previewed:  # read on the CPU: exactly the CPU path's vector
+            assert np.array_equal(a, b)
+        else:  # libjpeg through torchvision: nearly
+            assert float(a @ b) / float(np.linalg.norm(a) * np.linalg.norm(b)) > 0.98
