@@ -12,7 +12,9 @@ the same decoded tensor and saved by ``decode.save_thumbnail``, as the CPU path 
 Every other format, and any JPEG the device's decoder rejects (a CMYK or an arithmetic-coded
 JPEG, a damaged one), goes through ``decode.decode`` on the CPU exactly as before, so what is
 indexed, its error messages and its content hash do not depend on the device. A share of the
-JPEGs (``cpu_share``) can stay on the CPU workers too, so that both decoders work side by side.
+JPEGs (``cpu_share``) can stay on the CPU workers too, so that both decoders work side by side,
+and a camera JPEG whose MPF preview serves (``decode.has_camera_preview``) always does: a core
+decodes its 1440x1080 preview faster than the device decodes the whole photo.
 
 The pipeline also runs on ``device="cpu"`` (torchvision's decoder is libjpeg there): that is how
 the tests check it against the PIL path, pixels and embeddings.
