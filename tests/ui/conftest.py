@@ -90,3 +90,16 @@ def open_window(qtbot):
     yield make
     for window in windows:
         window.close()
+
+
+@pytest.fixture
+def pools():
+    """``pools(name)``: a one-thread pool (``clipdesk.ui.workers.Pool``), drained at the end of
+    the test."""
+    from clipdesk.ui.workers import Pool
+
+    made: list[Pool] = []
+    yield lambda name: made.append(Pool(name, 1)) or made[-1]
+    for pool in made:
+        pool.cancel_all()
+        pool.wait(60_000)

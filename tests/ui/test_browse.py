@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
@@ -27,7 +26,6 @@ from clipdesk.ui.answers import Timeline
 from clipdesk.ui.engine import ResultSet, SearchAnswer
 from clipdesk.ui.searchcontrol import SearchController
 from clipdesk.ui.settings import Settings
-from clipdesk.ui.workers import Pool
 
 # (month, photos) newest first: three months, one in the year before
 MONTHS = [((2026, 3), 9), ((2026, 2), 7), ((2025, 12), 5)]
@@ -247,16 +245,6 @@ def test_an_empty_library_browses_to_the_hint(qtbot, open_window, tmp_path, rand
     assert window.model.rowCount() == 0
     assert window.results_stack.currentWidget() is window.hint
     assert not window.date_list.isVisible()
-
-
-@pytest.fixture
-def pools():
-    """``pools(name)``: a one-thread pool, drained at the end of the test."""
-    made: list[Pool] = []
-    yield lambda name: made.append(Pool(name, 1)) or made[-1]
-    for pool in made:
-        pool.cancel_all()
-        pool.wait(60_000)
 
 
 def test_browsing_is_a_search_job_that_needs_no_model_and_drops_stale_listings(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-import pytest
 from test_controllers import drain
 from uihelpers import photo_class, shown_paths, wait_ready
 
@@ -16,7 +15,6 @@ from clipdesk.core.library import Library
 from clipdesk.core.query import Filters, Query
 from clipdesk.ui.searchcontrol import SearchController
 from clipdesk.ui.settings import Settings
-from clipdesk.ui.workers import Pool
 
 
 class BlockedListing:
@@ -80,15 +78,6 @@ def test_a_query_typed_while_the_library_is_listed_is_answered_before_the_listin
     assert listing.ended and set(listing.ended) == {"stopped"}
     assert window.view.sections is None and window.last_answer.timeline is None
     assert [photo_class(p) for p in shown_paths(window, 2)] == ["red-circle"] * 2
-
-
-@pytest.fixture
-def pools():
-    made: list[Pool] = []
-    yield lambda name: made.append(Pool(name, 1)) or made[-1]
-    for pool in made:
-        pool.cancel_all()
-        pool.wait(60_000)
 
 
 def test_a_listing_superseded_by_another_stops_and_only_the_newest_is_answered(
