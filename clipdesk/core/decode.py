@@ -5,7 +5,7 @@ the model's input, so a 12 MP photo costs a fraction of a full decode. EXIF orie
 applied and every PIL mode ends as RGB (transparency is composited onto white).
 
 The app shows photos through the same code (``display_image``), never through Qt's own image
-readers: what ClipDesk can index (HEIC and AVIF with pillow-heif, RAW with rawpy) it can also show.
+readers: what ClipDesk can index (HEIC with pi-heif, RAW with rawpy) it can also show.
 
 RAW photos (known by their suffix, ``RAW_SUFFIXES``) go through rawpy (LibRaw). The camera's
 embedded JPEG preview is used when it is large enough for what is asked (a 12-24 MP camera
@@ -38,15 +38,20 @@ MAX_PIXELS = 150_000_000  # larger is treated as a decompression bomb
 THUMB_SIZE = 320  # long side of cached thumbnails, pixels
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
-try:  # HEIC/HEIF/AVIF through the optional pillow-heif extra
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-    if hasattr(pillow_heif, "register_avif_opener"):
-        pillow_heif.register_avif_opener()
-    HEIF_AVAILABLE = True
-except ImportError:
-    HEIF_AVAILABLE = False
+try:  # HEIC/HEIF (iPhone photos) through pi-heif, a base dependency: libheif with libde265,
+    # decoding only (LGPL; pillow-heif, which the tests use to write HEIC, also bundles the
+    # GPL x265 encoder, so the installers carry pi-heif instead)
+    import pi_heif as _heif
+except ImportError:  # pragma: no cover - pi-heif ships wheels for every platform ClipDesk runs on
+    try:
+        import pillow_heif as _heif
+    except ImportError:
+        _heif = None
+if _heif is not None:
+    _heif.register_heif_opener()
+    if hasattr(_heif, "register_avif_opener"):
+        _heif.register_avif_opener()
+HEIF_AVAILABLE = _heif is not None
 
 try:  # RAW photos through rawpy (LibRaw), a base dependency; without it RAW files are not listed
     import rawpy
@@ -493,7 +498,7 @@ def _display_mode(im: Image.Image) -> Image.Image:
 def display_image(path: str | os.PathLike, fit: tuple[int, int] | None = None) -> Image.Image:
     """A photo as the app shows it (preview, copy, grid fallback, "like this" chips): turned by
     EXIF, reduced to fit in ``fit`` (width, height) when larger, RGB or RGBA. The same decoder
-    as indexing, so every format ClipDesk indexes (HEIC with pillow-heif, RAW) can also be shown,
+    as indexing, so every format ClipDesk indexes (HEIC with pi-heif, RAW) can also be shown,
     with the same guards: the pixel limit and decompression-bomb refusal, scaled JPEG decoding,
     huge images decoded one at a time. Raises DecodeError with the reason, also for a missing
     file."""
