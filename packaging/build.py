@@ -6,8 +6,8 @@
 2. runs PyInstaller on packaging/clipdesk.spec (one-folder bundle in dist/, no torch);
 3. smoke-tests the frozen program: ``--version``, ``selftest`` on a model folder (which must
    say it ran on ONNX Runtime), ``index --int8`` (ONNX Runtime's quantizer and onnx) of two
-   JPEGs, a DNG and a one-second video per container (packaging/smoke_media.py: LibRaw and
-   FFmpeg in the bundle), ``search`` finding each of them, and the window coming up
+   JPEGs, a DNG, a HEIC and a one-second video per container (packaging/smoke_media.py: LibRaw,
+   libheif and FFmpeg in the bundle), ``search`` finding each of them, and the window coming up
    (offscreen); a tiny random ONNX model is made for it by packaging/smoke_model.py unless
    ``--model-dir`` names one (no network, no torch);
 4. makes this OS's installers in dist/: Linux ``.deb`` + ``.tar.gz`` (+ AppImage when
@@ -160,10 +160,11 @@ def smoke_test(model_dir: Path | None) -> str:
 
         for i, colour in enumerate(("red", "blue")):
             Image.new("RGB", (64, 48), colour).save(photos / f"{i}-{colour}.jpg")
-        # a DNG (rawpy, LibRaw) and a video per container (PyAV, FFmpeg): each must be
-        # embedded and found, so a native library missing from the bundle fails here
+        # a DNG (rawpy, LibRaw), a HEIC (pi-heif, libheif) and a video per container (PyAV,
+        # FFmpeg): each must be embedded and found, so a native library missing from the
+        # bundle fails here
         media = write_media(photos)
-        listed = [f"{p.name}\tt=" if p.suffix != ".dng" else p.name for p in media]
+        listed = [p.name if p.suffix in (".dng", ".heic") else f"{p.name}\tt=" for p in media]
         for args, extra_env, expects in (
             (["--version"], {}, [buildinfo.version()]),
             # selftest names the runtime: "64-d, onnx on cpu"

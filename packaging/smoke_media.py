@@ -1,6 +1,6 @@
 """The smoke test's files that only the bundle's native libraries can read: a camera RAW
-(LibRaw, through rawpy) and one short video in each container ClipDesk lists (FFmpeg,
-through PyAV). The frozen ``clipdesk index`` must embed every one and ``clipdesk search``
+(LibRaw, through rawpy), an iPhone-style HEIC photo (libheif and libde265, through pi-heif) and
+one short video in each container ClipDesk lists (FFmpeg, through PyAV). The frozen ``clipdesk index`` must embed every one and ``clipdesk search``
 must list every one (a video with its moment), so a library left out of the bundle fails
 the build instead of a user's library. (A RAW is not even listed when rawpy cannot be
 imported: ``clipdesk.core.decode.RAW_AVAILABLE``; so "0 failed" alone would prove nothing.)
@@ -10,7 +10,12 @@ embedded preview, so LibRaw demosaics it), made once with the tests' pidng write
 
     .venv/bin/python packaging/smoke_media.py --write-dng
 
-so the build needs no pidng. The videos are encoded here at build time with the build
+so the build needs no pidng; ``packaging/smoke/phone.heic`` (the same picture, HEVC-coded) likewise,
+with the test extra's pillow-heif encoder (the bundle carries a decoder only)::
+
+    .venv/bin/python packaging/smoke_media.py --write-heic
+
+The videos are encoded here at build time with the build
 environment's PyAV (its wheel's encoders): a second of a moving shape each, at 128x96, in the
 codecs those containers usually hold (H.264, HEVC as phones record, VP9, AV1, MPEG-4 Part 2,
 H.263; MPEG-4 where a wheel lacks an encoder).
@@ -23,6 +28,7 @@ from pathlib import Path
 
 PACKAGING = Path(__file__).resolve().parent
 SMOKE_DNG = PACKAGING / "smoke" / "sensor.dng"
+SMOKE_HEIC = PACKAGING / "smoke" / "phone.heic"
 
 # file name: the codecs to encode it with, the first this PyAV can (one file per suffix of
 # clipdesk.core.video.VIDEO_SUFFIXES); FFmpeg's own MPEG-4 Part 2 and H.263 encoders are
@@ -81,11 +87,11 @@ def write_video(path: Path, codec: str, seconds: float = 1.0) -> Path:
 
 
 def write_media(folder: Path) -> list[Path]:
-    """The DNG and the videos in ``folder``; returns their paths."""
+    """The DNG, the HEIC and the videos in ``folder``; returns their paths."""
     import shutil
 
     folder.mkdir(parents=True, exist_ok=True)
-    made = [Path(shutil.copyfile(SMOKE_DNG, folder / SMOKE_DNG.name))]
+    made = [Path(shutil.copyfile(still, folder / still.name)) for still in (SMOKE_DNG, SMOKE_HEIC)]
     made += [write_video(folder / name, encoder(codecs)) for name, codecs in VIDEOS.items()]
     return made
 
@@ -114,8 +120,20 @@ def _write_dng() -> None:
     print(f"{SMOKE_DNG}: {SMOKE_DNG.stat().st_size} bytes")
 
 
+def _write_heic() -> None:
+    """Remake packaging/smoke/phone.heic with pillow-heif's encoder (the test extra)."""
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.from_pillow(Image.fromarray(_picture(0))).save(SMOKE_HEIC, quality=80)
+    print(f"{SMOKE_HEIC}: {SMOKE_HEIC.stat().st_size} bytes")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write-dng"]:
         _write_dng()
+    elif sys.argv[1:] == ["--write-heic"]:
+        _write_heic()
     else:
-        sys.exit("usage: smoke_media.py --write-dng (the build calls write_media itself)")
+        sys.exit("usage: smoke_media.py --write-dng | --write-heic (the build calls write_media"
+                 " itself)")
