@@ -1,4 +1,4 @@
-"""The build's smoke-test files (packaging/smoke_media.py): a DNG and a video per container
+"""The build's smoke-test files (packaging/smoke_media.py): a DNG, a HEIC and a video per container
 that ClipDesk reads, unfrozen, as the frozen program must (the build checks it does)."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ def test_smoke_media_cover_every_video_container_and_read_as_clipdesk_reads_them
     assert media.encoder(("no-such-codec", "libx264")) == "libx264"
 
     made = media.write_media(tmp_path)
-    assert [p.name for p in made] == ["sensor.dng", *media.VIDEOS]
-    dng, clips = made[0], made[1:]
+    assert [p.name for p in made] == ["sensor.dng", "phone.heic", *media.VIDEOS]
+    dng, heic, clips = made[0], made[1], made[2:]
 
     # the shipped DNG has no preview: LibRaw demosaics its sensor data (the whole of LibRaw)
     photo = decode.decode(dng.read_bytes(), 32, name=dng)
@@ -26,6 +26,14 @@ def test_smoke_media_cover_every_video_container_and_read_as_clipdesk_reads_them
     rgb = np.asarray(photo.image, np.float32)
     red = rgb[..., 0] > rgb[..., 2] + 60  # the red disc, not a blank or grey picture
     assert 0.05 < red.mean() < 0.5
+
+    # the shipped HEIC: HEVC decoded by libde265 through pi-heif (the installers' reader)
+    assert decode.HEIF_AVAILABLE and decode._heif.__name__ == "pi_heif"
+    photo = decode.decode(heic.read_bytes(), 32, name=heic)
+    assert (photo.width, photo.height) == media.SIZE
+    rgb = np.asarray(photo.image, np.float32)
+    assert 0.05 < (rgb[..., 0] > rgb[..., 2] + 60).mean() < 0.5  # the red disc
+    assert heic.stat().st_size < 20_000
 
     for clip in clips:
         read = video.read(clip, min_side=32)
