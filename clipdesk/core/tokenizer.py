@@ -27,6 +27,7 @@ imports anywhere.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -266,7 +267,7 @@ def _open_clip_parts(text: str, specials: dict[str, int]) -> list[str | int]:
     for m in _OPEN_CLIP_SPECIALS.finditer(text):
         at = m.start()
         before = text[at - 1] if at else " "
-        if at == start or before.isspace() or unicodedata.category(before)[0] in "LN":
+        if at == start or before.isspace() or _letter_or_digit(before):
             if at > start:
                 parts.append(text[start:at])
             parts.append(specials[m.group()])
@@ -274,6 +275,20 @@ def _open_clip_parts(text: str, specials: dict[str, int]) -> list[str | int]:
     if start < len(text):
         parts.append(text[start:])
     return parts
+
+
+@functools.cache
+def _letter_or_digit_split() -> Any:
+    from tokenizers import Regex, pre_tokenizers
+
+    return pre_tokenizers.Split(Regex(r"[\p{L}\p{N}]"), behavior="removed", invert=True)
+
+
+def _letter_or_digit(char: str) -> bool:
+    """Whether ``char`` is a letter or a digit by the same Unicode tables as the pieces' split
+    (Oniguruma's, in tokenizers): Python's own ``unicodedata`` is older (3.11: Unicode 14), so
+    it takes a newer letter (CJK Extension H, say) for unassigned where the split does not."""
+    return bool(_letter_or_digit_split().pre_tokenize_str(char))
 
 
 _fix_text_fn: Callable[[str], str] | None = None

@@ -21,7 +21,7 @@ import numpy as np
 import open_clip
 import pytest
 import regex
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tokenizers import Regex as TkRegex
 from tokenizers import (
@@ -257,6 +257,8 @@ TEXT = st.lists(
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(TEXT, min_size=1, max_size=4), st.sampled_from([77, 16]))
+# a letter newer than Python's unicodedata (CJK Extension H, Unicode 15) before a special name
+@example(["\U00031350<start_of_text>"], 77)
 def test_random_text_equals_open_clip(clip_folder, texts, context_length):
     tok = _loaded(clip_folder, context_length)
     ids, mask = tok.encode(texts)
