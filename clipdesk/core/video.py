@@ -196,7 +196,9 @@ def frame_at(path: str | os.PathLike, t: float, fit: tuple[int, int] | None = No
              ) -> Image.Image:
     """The frame shown at ``t`` seconds (the first at or after it, decoded from the keyframe
     before it) as RGB, upright and scaled down to fit in ``fit`` (width, height as shown;
-    None: full size). Raises ``VideoError`` with the one-line reason, the file gone too."""
+    None: full size). ``t`` counts from the video's first frame, as ``read``'s times do (a
+    stream may start later than 0). Raises ``VideoError`` with the one-line reason, the file
+    gone too."""
     import av
 
     try:
@@ -205,12 +207,14 @@ def frame_at(path: str | os.PathLike, t: float, fit: tuple[int, int] | None = No
         raise VideoError("the file is gone") from exc
     with container:
         chosen = None
+        tb = float(stream.time_base) if stream.time_base else 0.0
+        start = stream.start_time or 0
         try:
-            if t > 0 and stream.time_base:
-                container.seek(int(t / stream.time_base), stream=stream, backward=True)
+            if t > 0 and tb:
+                container.seek(start + int(round(t / tb)), stream=stream, backward=True)
             for frame in container.decode(stream):
                 chosen = frame
-                if frame.time is None or frame.time >= t - 1e-3:
+                if frame.pts is None or not tb or (frame.pts - start) * tb >= t - 1e-3:
                     break
         except av.FFmpegError as exc:
             if chosen is None:

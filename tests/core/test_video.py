@@ -174,6 +174,23 @@ def test_frame_at_is_the_frame_shown_at_that_time(tmp_path):
     assert video.frame_at(path, 3.3, fit=(400, 400)).size == videofiles.SIZE
 
 
+@pytest.mark.parametrize("suffix", ["mkv", "mp4"])
+def test_frame_at_counts_from_the_first_frame_as_read_does(tmp_path, suffix):
+    """A stream whose first frame is at 2 s (a cut from a longer recording): ``read`` gives
+    times from that frame, and ``frame_at`` shows the frame at such a time."""
+    import av
+
+    path = videofiles.write(tmp_path / f"late.{suffix}", [Scene("red-circle", 1.5),
+                                                         Scene("blue-square", 1.5)],
+                            frame_times=[2.0 + i / 10 for i in range(30)])
+    with av.open(str(path)) as container:
+        every = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    times = [f.t for f in video.read(path, min_side=32).frames]
+    assert times[0] == 0.0 and times[-1] == pytest.approx(1.5)
+    for t, n in [(0.0, 0), (1.5, 15), (1.6, 16), (2.9, 29)]:
+        assert np.array_equal(np.asarray(video.frame_at(path, t)), every[n]), (t, n)
+
+
 def test_frame_at_turns_a_video_filmed_upright(tmp_path):
     """The display rotation applied, and ``fit`` taken as the upright picture's box."""
     upright = videofiles.write(tmp_path / "upright.mp4", [Scene("red-circle", 1)], rotation=90)
