@@ -78,6 +78,19 @@ BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's transactio
 SCHEMA_VERSION = 4
 CATALOG_NAME = "catalog.sqlite3"
 
+def _as_rowid_table(table: str, columns: str, key: str) -> str:
+    """The statements that move ``table`` (a model's rows: ``model_id``, then ``columns``) from
+    a WITHOUT ROWID table keyed on ``key`` to a rowid table UNIQUE on it, rows unchanged."""
+    return f"""
+    CREATE TABLE {table}_4 (
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        {columns}, UNIQUE ({key}));
+    INSERT INTO {table}_4 SELECT * FROM {table} ORDER BY {key};
+    DROP TABLE {table};
+    ALTER TABLE {table}_4 RENAME TO {table};
+    """
+
+
 MIGRATIONS: list[str] = [
     # 0 -> 1
     """
@@ -125,30 +138,15 @@ MIGRATIONS: list[str] = [
     """,
     # 3 -> 4: vectors in rowid tables. A 1 KB vector with its key overflows a WITHOUT ROWID
     # row (an index b-tree keeps < 1,002 bytes of a row on a 4 KB page), so every vector had
-    # a 4 KB overflow page of its own: 4.6 KB a photo, a 1M-photo catalog of 4.9 GB, and a
+    # a 4 KB overflow page of its own: 4.8 KB a photo, a 1M-photo catalog of 4.7 GB, and a
     # look-up reading two pages. A rowid table keeps rows up to 4,061 bytes in place.
-    """
-    CREATE TABLE embeddings_4 (
-        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
-        hash TEXT NOT NULL, vector BLOB NOT NULL, UNIQUE (model_id, hash));
-    INSERT INTO embeddings_4 SELECT model_id, hash, vector FROM embeddings ORDER BY model_id, hash;
-    DROP TABLE embeddings;
-    ALTER TABLE embeddings_4 RENAME TO embeddings;
-    CREATE TABLE frames_4 (
-        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
-        hash TEXT NOT NULL, n INTEGER NOT NULL, t REAL NOT NULL, vector BLOB NOT NULL,
-        UNIQUE (model_id, hash, n));
-    INSERT INTO frames_4 SELECT model_id, hash, n, t, vector FROM frames ORDER BY model_id, hash, n;
-    DROP TABLE frames;
-    ALTER TABLE frames_4 RENAME TO frames;
-    CREATE TABLE text_cache_4 (
-        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
-        text TEXT NOT NULL, vector BLOB NOT NULL, UNIQUE (model_id, text));
-    INSERT INTO text_cache_4 SELECT model_id, text, vector FROM text_cache ORDER BY model_id, text;
-    DROP TABLE text_cache;
-    ALTER TABLE text_cache_4 RENAME TO text_cache;
-    """,
+    "".join(_as_rowid_table(table, columns, key) for table, columns, key in (
+        ("embeddings", "hash TEXT NOT NULL, vector BLOB NOT NULL", "model_id, hash"),
+        ("frames", "hash TEXT NOT NULL, n INTEGER NOT NULL, t REAL NOT NULL, "
+                   "vector BLOB NOT NULL", "model_id, hash, n"),
+        ("text_cache", "text TEXT NOT NULL, vector BLOB NOT NULL", "model_id, text"))),
 ]
+
 
 def upgrade_pending(folder: Path) -> bool:
     """Whether the catalog in ``folder`` was written by an older ClipDesk, so opening it will
