@@ -103,3 +103,17 @@ def pools():
     for pool in made:
         pool.cancel_all()
         pool.wait(60_000)
+
+
+@pytest.fixture
+def url_catcher(monkeypatch):
+    """Qt's file:// URLs (open, open with the player, show in folder) caught instead of
+    opened: a ``uihelpers.UrlCatcher`` (its ``urls``), no file manager reached over D-Bus."""
+    from PySide6.QtGui import QDesktopServices
+    from uihelpers import UrlCatcher
+
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    catcher = UrlCatcher()
+    QDesktopServices.setUrlHandler("file", catcher, "handle")
+    yield catcher
+    QDesktopServices.unsetUrlHandler("file")

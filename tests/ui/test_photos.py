@@ -7,9 +7,8 @@ from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication
-from uihelpers import UrlCatcher, photo_class, shown_paths, type_query, wait_ready
+from uihelpers import photo_class, shown_paths, type_query, wait_ready
 
 
 def test_double_click_opens_the_preview_and_arrow_keys_step(qtbot, open_window, library_copy):
@@ -61,43 +60,37 @@ def test_space_in_the_grid_opens_the_preview(qtbot, open_window, library_copy):
 
 
 def test_open_show_in_folder_copy_path_and_copy_image(qtbot, open_window, library_copy,
-                                                      monkeypatch):
-    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)  # no file manager on D-Bus
-    catcher = UrlCatcher()
-    QDesktopServices.setUrlHandler("file", catcher, "handle")
-    try:
-        window = open_window(library_copy)
-        wait_ready(qtbot, window)
-        type_query(qtbot, window, "a photo of a red triangle")
-        view = window.view
-        view.setFocus()
-        view.setCurrentIndex(window.model.index(0))
-        first = shown_paths(window, 1)[0]
+                                                      url_catcher):
+    window = open_window(library_copy)
+    wait_ready(qtbot, window)
+    type_query(qtbot, window, "a photo of a red triangle")
+    view = window.view
+    view.setFocus()
+    view.setCurrentIndex(window.model.index(0))
+    first = shown_paths(window, 1)[0]
 
-        qtbot.keyClick(view, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
-        assert [u.toLocalFile() for u in catcher.urls] == [first]
-        qtbot.keyClick(view, Qt.Key.Key_O,
-                       Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-        assert catcher.urls[-1].toLocalFile() == str(Path(first).parent)
+    qtbot.keyClick(view, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    assert [u.toLocalFile() for u in url_catcher.urls] == [first]
+    qtbot.keyClick(view, Qt.Key.Key_O,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert url_catcher.urls[-1].toLocalFile() == str(Path(first).parent)
 
-        # two photos selected: Copy path copies both, as text and as file URLs
-        view.selectionModel().select(window.model.index(1),
-                                     view.selectionModel().SelectionFlag.Select)
-        view.selectionModel().select(window.model.index(0),
-                                     view.selectionModel().SelectionFlag.Select)
-        qtbot.keyClick(view, Qt.Key.Key_C,
-                       Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-        clipboard = QApplication.clipboard()
-        assert clipboard.text().splitlines() == shown_paths(window, 2)
-        assert [u.toLocalFile() for u in clipboard.mimeData().urls()] == shown_paths(window, 2)
+    # two photos selected: Copy path copies both, as text and as file URLs
+    view.selectionModel().select(window.model.index(1),
+                                 view.selectionModel().SelectionFlag.Select)
+    view.selectionModel().select(window.model.index(0),
+                                 view.selectionModel().SelectionFlag.Select)
+    qtbot.keyClick(view, Qt.Key.Key_C,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    clipboard = QApplication.clipboard()
+    assert clipboard.text().splitlines() == shown_paths(window, 2)
+    assert [u.toLocalFile() for u in clipboard.mimeData().urls()] == shown_paths(window, 2)
 
-        view.clearSelection()
-        view.setCurrentIndex(window.model.index(0))
-        qtbot.keyClick(view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
-        qtbot.waitUntil(lambda: not clipboard.image().isNull(), timeout=10_000)
-        assert (clipboard.image().width(), clipboard.image().height()) == Image.open(first).size
-    finally:
-        QDesktopServices.unsetUrlHandler("file")
+    view.clearSelection()
+    view.setCurrentIndex(window.model.index(0))
+    qtbot.keyClick(view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not clipboard.image().isNull(), timeout=10_000)
+    assert (clipboard.image().width(), clipboard.image().height()) == Image.open(first).size
 
 
 def test_tags_describe_a_photo(qtbot, open_window, library_copy, shapes_folder):

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 from uihelpers import (
-    UrlCatcher,
     dark_tile_pixels,
     index_folder,
     shown_paths,
@@ -62,7 +61,7 @@ def tile_pixmap(qtbot, window, row: int):
 
 
 def test_a_video_is_found_at_its_moment_shown_previewed_copied_and_opened(
-        qtbot, open_window, tmp_path, trained_model, monkeypatch):
+        qtbot, open_window, tmp_path, trained_model, url_catcher):
 
     photos = tmp_path / "photos"
     video = str(videofiles.write(photos / "holiday.mp4",
@@ -74,91 +73,85 @@ def test_a_video_is_found_at_its_moment_shown_previewed_copied_and_opened(
     report = index_folder(tmp_path / "library", photos, trained_model)
     assert report.embedded == 4 and not report.failed
 
-    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
-    catcher = UrlCatcher()
-    QDesktopServices.setUrlHandler("file", catcher, "handle")
-    try:
-        window = open_window(tmp_path / "library")
-        wait_ready(qtbot, window)
-        model, view = window.model, window.view
-        # browsing: the video's own thumbnail, and its length on a badge
-        qtbot.waitUntil(lambda: model.browsing and model.rowCount() == 4, timeout=10_000)
-        row = shown_paths(window).index(video)
-        moment, length = model.video_at(row)
-        assert moment is None and abs(length - LENGTH) < 0.5
-        assert tile_pixmap(qtbot, window, row) is not None
-        others = [r for r in range(4) if r != row]
-        view.setCurrentIndex(model.index(others[0]))
-        view.clearSelection()
-        assert dark_tile_pixels(window, row, "bottom-right") > 30
-        assert dark_tile_pixels(window, others[1], "bottom-right") == 0  # a photo has none
+    window = open_window(tmp_path / "library")
+    wait_ready(qtbot, window)
+    model, view = window.model, window.view
+    # browsing: the video's own thumbnail, and its length on a badge
+    qtbot.waitUntil(lambda: model.browsing and model.rowCount() == 4, timeout=10_000)
+    row = shown_paths(window).index(video)
+    moment, length = model.video_at(row)
+    assert moment is None and abs(length - LENGTH) < 0.5
+    assert tile_pixmap(qtbot, window, row) is not None
+    others = [r for r in range(4) if r != row]
+    view.setCurrentIndex(model.index(others[0]))
+    view.clearSelection()
+    assert dark_tile_pixels(window, row, "bottom-right") > 30
+    assert dark_tile_pixels(window, others[1], "bottom-right") == 0  # a photo has none
 
-        # search: the video, once, at a moment of the blue square (within a sampling step)
-        type_query(qtbot, window, "a photo of a blue square")
-        paths = shown_paths(window)
-        assert paths.count(video) == 1
-        row = paths.index(video)
-        assert row == 0  # nothing else in the library is a blue square
-        hit = model.hit(row)
-        assert scene_at(hit.time) == "blue-square" and abs(hit.duration - LENGTH) < 0.5
-        # the tile is that frame's thumbnail, not the video's opening
-        assert centre_colour(tile_pixmap(qtbot, window, row).toImage()) == "blue"
-        assert view.model().data(model.index(row), 0x0100 + 6) == (hit.time, hit.duration)
-        view.setCurrentIndex(model.index(1))
-        view.clearSelection()
-        assert dark_tile_pixels(window, row, "bottom-right") > 30
+    # search: the video, once, at a moment of the blue square (within a sampling step)
+    type_query(qtbot, window, "a photo of a blue square")
+    paths = shown_paths(window)
+    assert paths.count(video) == 1
+    row = paths.index(video)
+    assert row == 0  # nothing else in the library is a blue square
+    hit = model.hit(row)
+    assert scene_at(hit.time) == "blue-square" and abs(hit.duration - LENGTH) < 0.5
+    # the tile is that frame's thumbnail, not the video's opening
+    assert centre_colour(tile_pixmap(qtbot, window, row).toImage()) == "blue"
+    assert view.model().data(model.index(row), 0x0100 + 6) == (hit.time, hit.duration)
+    view.setCurrentIndex(model.index(1))
+    view.clearSelection()
+    assert dark_tile_pixels(window, row, "bottom-right") > 30
 
-        # Copy image copies the frame at that moment, at the video's size
-        view.setFocus()
-        view.setCurrentIndex(model.index(row))
-        clipboard = QApplication.clipboard()
-        clipboard.clear()
-        window.copy_selected_image()
-        qtbot.waitUntil(lambda: not clipboard.image().isNull(), timeout=10_000)
-        image = clipboard.image()
-        assert (image.width(), image.height()) == videofiles.SIZE
-        assert centre_colour(image) == "blue"
+    # Copy image copies the frame at that moment, at the video's size
+    view.setFocus()
+    view.setCurrentIndex(model.index(row))
+    clipboard = QApplication.clipboard()
+    clipboard.clear()
+    window.copy_selected_image()
+    qtbot.waitUntil(lambda: not clipboard.image().isNull(), timeout=10_000)
+    image = clipboard.image()
+    assert (image.width(), image.height()) == videofiles.SIZE
+    assert centre_colour(image) == "blue"
 
-        # the preview: the moment, the video's sampled frames below it, Open
-        window.open_preview(row)
-        preview = window.preview
-        qtbot.waitUntil(lambda: preview.frames.count() >= 3, timeout=10_000)
-        assert preview.open_button.isVisible() and preview.frames.isVisible()
-        times = [preview.frames.item(i).data(0x0100 + 1) for i in range(preview.frames.count())]
-        assert times == sorted(times) and hit.time in times
-        assert all(scene_at(t) != "black" for t in times)  # the black opening is not sampled
-        assert {scene_at(t) for t in times} == {"red-circle", "blue-square", "yellow-triangle"}
-        assert not preview.frames.item(0).icon().isNull()  # each frame's thumbnail
-        assert preview.frames.currentItem().data(0x0100 + 1) == hit.time
-        assert "best match at" in preview.moment_label.text()
-        qtbot.waitUntil(lambda: getattr(preview, "loaded_size", None) is not None,
-                        timeout=10_000)
-        assert centre_colour(preview.image._pixmap.toImage()) == "blue"
-        red = next(t for t in times if scene_at(t) == "red-circle")
-        preview.loaded_size = None
-        preview.frames.itemClicked.emit(preview.frames.item(times.index(red)))
-        assert preview.moment == red and preview.frames.currentItem().data(0x0100 + 1) == red
-        qtbot.waitUntil(lambda: preview.loaded_size is not None, timeout=10_000)
-        assert centre_colour(preview.image._pixmap.toImage()) == "red"
-        qtbot.keyClick(preview, Qt.Key.Key_Period)  # the next sampled frame
-        assert preview.moment == times[times.index(red) + 1]
-        qtbot.keyClick(preview, Qt.Key.Key_Comma)
-        assert preview.moment == red
-        preview.open_button.click()
-        assert [u.toLocalFile() for u in catcher.urls] == [video]
-        preview.close()
+    # the preview: the moment, the video's sampled frames below it, Open
+    window.open_preview(row)
+    preview = window.preview
+    qtbot.waitUntil(lambda: preview.frames.count() >= 3, timeout=10_000)
+    assert preview.open_button.isVisible() and preview.frames.isVisible()
+    times = [preview.frames.item(i).data(0x0100 + 1) for i in range(preview.frames.count())]
+    assert times == sorted(times) and hit.time in times
+    assert all(scene_at(t) != "black" for t in times)  # the black opening is not sampled
+    assert {scene_at(t) for t in times} == {"red-circle", "blue-square", "yellow-triangle"}
+    assert not preview.frames.item(0).icon().isNull()  # each frame's thumbnail
+    assert preview.frames.currentItem().data(0x0100 + 1) == hit.time
+    assert "best match at" in preview.moment_label.text()
+    qtbot.waitUntil(lambda: getattr(preview, "loaded_size", None) is not None,
+                    timeout=10_000)
+    assert centre_colour(preview.image._pixmap.toImage()) == "blue"
+    red = next(t for t in times if scene_at(t) == "red-circle")
+    preview.loaded_size = None
+    preview.frames.itemClicked.emit(preview.frames.item(times.index(red)))
+    assert preview.moment == red and preview.frames.currentItem().data(0x0100 + 1) == red
+    qtbot.waitUntil(lambda: preview.loaded_size is not None, timeout=10_000)
+    assert centre_colour(preview.image._pixmap.toImage()) == "red"
+    qtbot.keyClick(preview, Qt.Key.Key_Period)  # the next sampled frame
+    assert preview.moment == times[times.index(red) + 1]
+    qtbot.keyClick(preview, Qt.Key.Key_Comma)
+    assert preview.moment == red
+    preview.open_button.click()
+    assert [u.toLocalFile() for u in url_catcher.urls] == [video]
+    preview.close()
 
-        # Find similar with the video: its vector is the query, and it leaves the results
-        view.setFocus()
-        view.setCurrentIndex(model.index(row))
-        view.clearSelection()
-        with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
-            window.find_similar()
-        assert list(window.search_bar.query().images) == [video]
-        assert video not in shown_paths(window) and model.rowCount() == 3
-        assert window.message_label.text().startswith("found in")
-    finally:
-        QDesktopServices.unsetUrlHandler("file")
+    # Find similar with the video: its vector is the query, and it leaves the results
+    view.setFocus()
+    view.setCurrentIndex(model.index(row))
+    view.clearSelection()
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
+        window.find_similar()
+    assert list(window.search_bar.query().images) == [video]
+    assert video not in shown_paths(window) and model.rowCount() == 3
+    assert window.message_label.text().startswith("found in")
 
 
 def test_a_video_without_its_thumbnail_shows_a_still_past_its_black_opening(qtbot, tmp_path):
