@@ -301,24 +301,9 @@ def agreement(cache: Path, device: str) -> None:
           f"min {cos.min():.5f}")
     print(f"  top-{TOP} overlap, 12 captions ranked over the images (numpy): mean {ov.mean():.3f}, "
           f"min {ov.min():.2f}")
-    with tempfile.TemporaryDirectory(prefix="clipdesk-gpu-agree-") as tmp:
-        photos = Path(tmp) / "photos"
-        photos.mkdir()
-        paths = []
-        for i, im in enumerate(images):
-            paths.append(photos / f"{i:04d}.png")
-            im.save(paths[-1])
-        index = {str(p): i for i, p in enumerate(paths)}
-        top_a = q.library_search(fp32, photos, captions, Path(tmp) / "lib-fp32")
-        top_b = q.library_search(low, photos, captions, Path(tmp) / "lib-half")
-    lov = q.overlap(top_a, top_b)
-    precision = {kind: float(np.mean([(labels[[index[p] for p in top]] == i).mean()
-                                      for i, top in enumerate(tops)]))
-                 for kind, tops in (("fp32", top_a), (half, top_b))}
-    sa, sb = a @ a.T, b @ b.T
-    np.fill_diagonal(sa, -np.inf)
-    np.fill_diagonal(sb, -np.inf)
-    sim = q.overlap(np.argsort(-sa, axis=1)[:, :TOP].tolist(), np.argsort(-sb, axis=1)[:, :TOP].tolist())
+    lov, (p_fp32, p_half) = q.library_agreement(fp32, low, images, labels, captions)
+    precision = {"fp32": p_fp32, half: p_half}
+    sim = q.similar_overlap(a, b)
     print(f"  top-{TOP} overlap, library search (Indexer + Searcher, 12 captions): mean "
           f"{lov.mean():.3f}, min {lov.min():.2f}; precision@{TOP} fp32 {precision['fp32']:.3f}, "
           f"{half} {precision[half]:.3f}")

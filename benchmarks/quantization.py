@@ -232,6 +232,35 @@ def library_search(encoder: models.Encoder, folder: Path, captions: list[str], l
         library.close()
 
 
+def library_agreement(enc_a: models.Encoder, enc_b: models.Encoder, images: list,
+                      labels: np.ndarray, captions: list[str]) -> tuple[np.ndarray, list[float]]:
+    """``images`` indexed into two libraries, one per encoder, and searched for ``captions``
+    (caption q shows the images labelled q): the top-TOP overlap per caption, and each
+    library's precision@TOP."""
+    with tempfile.TemporaryDirectory(prefix="clipdesk-bench-agree-") as tmp:
+        photos = Path(tmp) / "photos"
+        photos.mkdir()
+        paths = [photos / f"{i:04d}.png" for i in range(len(images))]
+        for path, im in zip(paths, images, strict=True):
+            im.save(path)
+        index = {str(p): i for i, p in enumerate(paths)}
+        tops = [library_search(enc, photos, captions, Path(tmp) / f"lib-{k}")
+                for k, enc in enumerate((enc_a, enc_b))]
+    precision = [float(np.mean([(labels[[index[p] for p in top]] == q).mean()
+                                for q, top in enumerate(ranked)])) for ranked in tops]
+    return overlap(*tops), precision
+
+
+def similar_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The "find similar" of every image (itself left out): the top-TOP overlap
+    per query between embeddings ``a`` and ``b`` of the same images."""
+    sims_a, sims_b = a @ a.T, b @ b.T
+    np.fill_diagonal(sims_a, -np.inf)
+    np.fill_diagonal(sims_b, -np.inf)
+    return overlap(np.argsort(-sims_a, axis=1)[:, :TOP].tolist(),
+                   np.argsort(-sims_b, axis=1)[:, :TOP].tolist())
+
+
 def trained_tiny(name: str, folder: Path, repeats: int) -> dict:
     import tinyclip
 
@@ -252,32 +281,13 @@ def trained_tiny(name: str, folder: Path, repeats: int) -> dict:
     out = agreement(name, a, b, queries)
 
     # the same through ClipDesk's own search: two libraries of the same photos
-    with tempfile.TemporaryDirectory(prefix="clipdesk-bench-q-shapes-") as tmp:
-        photos = Path(tmp) / "photos"
-        photos.mkdir()
-        paths = []
-        for i, im in enumerate(images):
-            paths.append(photos / f"{i:04d}.png")
-            im.save(paths[-1])
-        index = {str(p): i for i, p in enumerate(paths)}
-        top_a = library_search(fp32, photos, captions, Path(tmp) / "lib-fp32")
-        top_b = library_search(int8, photos, captions, Path(tmp) / "lib-int8")
-    ov = overlap(top_a, top_b)
+    ov, precision = library_agreement(fp32, int8, images, labels, captions)
     print(f"  {name}: top-{TOP} overlap of library searches (Indexer + Searcher, 12 captions): "
           f"mean {ov.mean():.3f}, min {ov.min():.2f}")
-    precision = {}
-    for kind, tops in (("fp32", top_a), ("int8", top_b)):
-        hits = [labels[[index[p] for p in top]] == q for q, top in enumerate(tops)]
-        precision[kind] = float(np.mean([h.mean() for h in hits]))
     print(f"  {name}: precision@{TOP} of the 12 captions, library search: fp32 "
-          f"{precision['fp32']:.3f}, int8 {precision['int8']:.3f}")
-
-    # "find similar": every shape as the query, itself left out
-    sims_a, sims_b = a @ a.T, b @ b.T
-    np.fill_diagonal(sims_a, -np.inf)
-    np.fill_diagonal(sims_b, -np.inf)
-    sim_ov = overlap(np.argsort(-sims_a, axis=1)[:, :TOP].tolist(),
-                     np.argsort(-sims_b, axis=1)[:, :TOP].tolist())
+          f"{precision[0]:.3f}, int8 {precision[1]:.3f}")
+    precision = {"fp32": precision[0], "int8": precision[1]}
+    sim_ov = similar_overlap(a, b)
     print(f"  {name}: top-{TOP} overlap of find-similar, {len(a)} queries: mean "
           f"{sim_ov.mean():.3f}, min {sim_ov.min():.2f}")
     out.update(search_overlap=float(ov.mean()), similar_overlap=float(sim_ov.mean()),
