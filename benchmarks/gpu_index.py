@@ -106,18 +106,6 @@ def make_photos(folder: Path, n: int) -> list[Path]:
     return paths
 
 
-def make_model(folder: Path, arch: str) -> Path:
-    """A random-weight open_clip ``arch`` in the ``local-dir`` layout."""
-    if not (folder / models.CONFIG_NAME).is_file() or not (folder / models.WEIGHT_NAMES[0]).is_file():
-        import open_clip
-
-        print(f"saving a random-weight {arch} in {folder} ...", flush=True)
-        torch.manual_seed(0)
-        model = open_clip.create_model(arch, pretrained=None)
-        models.save_local_dir(model, open_clip.get_model_config(arch), folder)
-    return folder
-
-
 def load(model_dir: Path, device: str, precision: str) -> torch_encoder.TorchEncoder:
     files = models.locate(models.ModelSpec.parse(f"local-dir:{model_dir}"), download=False)
     return torch_encoder.load(files, device, precision=precision)
@@ -342,8 +330,10 @@ def main() -> int:
           f"{torch.__version__}, load average {os.getloadavg()[0]:.1f}")
     if not args.agreement_only:
         photos = make_photos(cache / "gpu" / f"photos-12mp-n{args.photos}", args.photos)
+        import index_throughput as it
+
         for arch in args.archs.split(","):
-            model_dir = make_model(cache / "gpu" / f"model-{arch}-random", arch)
+            model_dir = it.make_model(cache / "gpu" / f"model-{arch}-random", arch)
             speed(arch, model_dir, photos, args.device, args.repeats, args.batch)
     agreement(cache, args.device)
     print(f"\ndone in {time.perf_counter() - start:.0f} s")

@@ -168,15 +168,16 @@ def make_photos(folder: Path, n: int, previews: bool = False) -> list[Path]:
     return paths
 
 
-def make_model(folder: Path) -> Path:
-    """A random-weight ViT-B-32 in ``local-dir`` layout (same compute as the real one)."""
+def make_model(folder: Path, arch: str = ARCH) -> Path:
+    """A random-weight open_clip ``arch`` (ViT-B-32) in ``local-dir`` layout, made once (the
+    same compute as the trained one)."""
     if not (folder / models.CONFIG_NAME).is_file() or not (folder / models.WEIGHT_NAMES[0]).is_file():
         import open_clip
 
-        print(f"saving a random-weight {ARCH} in {folder} ...", flush=True)
+        print(f"saving a random-weight {arch} in {folder} ...", flush=True)
         torch.manual_seed(0)
-        model = open_clip.create_model(ARCH, pretrained=None)
-        models.save_local_dir(model, open_clip.get_model_config(ARCH), folder)
+        model = open_clip.create_model(arch, pretrained=None)
+        models.save_local_dir(model, open_clip.get_model_config(arch), folder)
     return folder
 
 

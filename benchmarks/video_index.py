@@ -46,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's clipdesk, whatever is installed
 sys.path.insert(0, str(ROOT / "tests"))  # tinyclip.draw_shape: the scenes
+sys.path.insert(0, str(ROOT / "benchmarks"))  # index_throughput.make_model
 
 import clipdesk  # noqa: E402, F401, I001
 import av  # noqa: E402
@@ -112,19 +113,6 @@ def make_clip(path: Path, seconds: float, fps: int, seed: int = 0) -> Path:
             out.mux(packet)
     os.replace(tmp, path)
     return path
-
-
-def make_model(folder: Path) -> Path:
-    """A random-weight ViT-B-32 in ``local-dir`` layout (same compute as the real one)."""
-    if not (folder / models.CONFIG_NAME).is_file():
-        import open_clip
-        import torch
-
-        print(f"saving a random-weight {ARCH} in {folder} ...", flush=True)
-        torch.manual_seed(0)
-        model = open_clip.create_model(ARCH, pretrained=None)
-        models.save_local_dir(model, open_clip.get_model_config(ARCH), folder)
-    return folder
 
 
 # ----------------------------------------------------------------------------- measurements
@@ -200,7 +188,9 @@ def main() -> int:
     clips = [(make_clip(cache / f"video-1080p-{args.fps}fps-60s.mp4", 60, args.fps), args.fps),
              (make_clip(cache / f"video-1080p-{args.long_fps}fps-{args.long_minutes:g}min.mp4",
                         args.long_minutes * 60, args.long_fps), args.long_fps)]
-    model_dir = make_model(cache / f"model-{ARCH}-random")
+    from index_throughput import make_model  # the random-weight model the other benchmarks use
+
+    model_dir = make_model(cache / f"model-{ARCH}-random", ARCH)
     encoder = models.load(models.ModelSpec.parse(f"local-dir:{model_dir}"), device="cpu",
                           runtime="onnx")
     encoder.load_image()
