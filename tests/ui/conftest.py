@@ -117,3 +117,15 @@ def url_catcher(monkeypatch):
     QDesktopServices.setUrlHandler("file", catcher, "handle")
     yield catcher
     QDesktopServices.unsetUrlHandler("file")
+
+
+@pytest.fixture
+def shapes(library_copy, trained_model):
+    """The indexed shapes library (a copy), its trained model loaded, and the model's row."""
+    from clipdesk.core import models
+    from clipdesk.core.library import Library
+
+    library = Library(library_copy)
+    encoder = models.load(models.ModelSpec.parse(trained_model), device="cpu")
+    yield library, encoder, library.model_row(encoder.spec)
+    library.close()

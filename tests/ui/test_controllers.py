@@ -38,15 +38,6 @@ def pools():
         pool.wait(60_000)
 
 
-@pytest.fixture
-def shapes(library_copy, trained_model):
-    """The indexed shapes library (read only here), its trained model loaded, and its row."""
-    library = Library(library_copy)
-    encoder = models.load(ModelSpec.parse(trained_model), device="cpu")
-    yield library, encoder, library.model_row(encoder.spec)
-    library.close()
-
-
 def drain(pool: Pool) -> None:
     """Until the pool's jobs are done and what they reported has been delivered."""
     pool.wait(60_000)

@@ -3,25 +3,13 @@ the same query (the window keeps its place when the rest arrives)."""
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import QCoreApplication
 
-from clipdesk.core import models
-from clipdesk.core.library import Library
-from clipdesk.core.models import ModelSpec
 from clipdesk.core.query import Query
 from clipdesk.ui import searchcontrol
 from clipdesk.ui.searchcontrol import SearchController
 from clipdesk.ui.settings import Settings
 from clipdesk.ui.workers import Pool
-
-
-@pytest.fixture
-def shapes(library_copy, trained_model):
-    library = Library(library_copy)
-    encoder = models.load(ModelSpec.parse(trained_model), device="cpu")
-    yield library, encoder, library.model_row(encoder.spec)
-    library.close()
 
 
 def _answers(qtbot, library, encoder, row, query: Query) -> list:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from uihelpers import (
     answer_after,
     dark_tile_pixels,
+    find_similar_to,
     index_folder,
     shown_paths,
     type_query,
@@ -121,11 +122,7 @@ def test_a_raw_and_its_jpeg_are_one_photo_with_the_jpeg_in_front(qtbot, open_win
     preview.close()
 
     # Find similar uses the JPEG, and leaves the whole pair out of its results
-    view.setFocus()
-    view.setCurrentIndex(model.index(row))
-    view.clearSelection()
-    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
-        window.find_similar()
+    find_similar_to(qtbot, window, row)
     assert list(window.search_bar.query().images) == [jpeg]
     similar = shown_paths(window)
     assert jpeg not in similar and raw not in similar

@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 from uihelpers import (
     dark_tile_pixels,
+    find_similar_to,
     index_folder,
     shown_paths,
     type_query,
@@ -144,11 +145,7 @@ def test_a_video_is_found_at_its_moment_shown_previewed_copied_and_opened(
     preview.close()
 
     # Find similar with the video: its vector is the query, and it leaves the results
-    view.setFocus()
-    view.setCurrentIndex(model.index(row))
-    view.clearSelection()
-    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
-        window.find_similar()
+    find_similar_to(qtbot, window, row)
     assert list(window.search_bar.query().images) == [video]
     assert video not in shown_paths(window) and model.rowCount() == 3
     assert window.message_label.text().startswith("found in")

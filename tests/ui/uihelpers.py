@@ -55,6 +55,17 @@ def answer_after(qtbot, window, act):
     return answered.args[0]
 
 
+def find_similar_to(qtbot, window, row: int) -> None:
+    """Photo ▸ Find similar on the photo at ``row`` (the current one, nothing else selected),
+    until its answer is on screen."""
+    view = window.view
+    view.setFocus()
+    view.setCurrentIndex(window.model.index(row))
+    view.clearSelection()
+    with qtbot.waitSignal(window.engine.searchAnswered, timeout=30_000):
+        window.find_similar()
+
+
 def shown_paths(window, n: int | None = None) -> list[str]:
     model = window.model
     rows = model.rowCount() if n is None else min(n, model.rowCount())
