@@ -933,6 +933,7 @@ class MainWindow(QMainWindow):
         if self.settings.pair_raws != self._pairs_before:  # RAW+JPEG: one photo, or both
             self._pairs_before = self.settings.pair_raws
             self.engine.search(self.search_bar.query())
+            self.sidebar_control.refresh_now()  # its counts follow what browsing shows
 
     def _use_model_folder(self, spec: str) -> None:
         try:

@@ -64,7 +64,6 @@ class AlbumEntry:
 class SidebarData:
     folders: list[FolderNode]
     albums: list[AlbumEntry]
-    pair_raws: bool = False  # whether the folder counts count a RAW+JPEG pair once
 
 
 def read_sidebar(worker: Worker, library: Library, pair_raws: bool = False) -> SidebarData:
@@ -81,7 +80,7 @@ def read_sidebar(worker: Worker, library: Library, pair_raws: bool = False) -> S
             albums.append(AlbumEntry(row.name, row.query))
         except ClipDeskError as exc:
             albums.append(AlbumEntry(row.name, None, str(exc)))
-    return SidebarData(tree, albums, pair_raws)
+    return SidebarData(tree, albums)
 
 
 def field_text(query: Query) -> str:
@@ -330,7 +329,6 @@ class SidebarControl(QObject):
         self.sidebar: Sidebar = window.sidebar
         self.splitter = window.splitter
         self.gens = Generations()
-        self._pairing = self.settings.pair_raws  # what the last read's counts followed
         self.dialog: QInputDialog | QMessageBox | None = None  # the open question, for tests
         self._refresh = QTimer(self)
         self._refresh.setSingleShot(True)
@@ -349,7 +347,6 @@ class SidebarControl(QObject):
         e.indexingFinished.connect(lambda _report: self.refresh())
         e.statusReady.connect(self._on_status)
         e.albumsChanged.connect(self._on_albums_changed)
-        e.searchAnswered.connect(self._follow_pairing)
         window.search_bar.searchRequested.connect(self._follow_query)
         window.pages.currentChanged.connect(lambda _i: self._sync_visible())
 
@@ -364,8 +361,8 @@ class SidebarControl(QObject):
         if library is None:
             return
         gen = self.gens.next("sidebar")
-        self._pairing = self.settings.pair_raws
-        worker = Worker(read_sidebar, library, self._pairing, generation=gen, name="sidebar")
+        worker = Worker(read_sidebar, library, self.settings.pair_raws, generation=gen,
+                        name="sidebar")
         worker.signals.result.connect(self._on_read)
         worker.signals.error.connect(self._on_read_failed)
         self.engine.general.start(worker)
@@ -378,12 +375,6 @@ class SidebarControl(QObject):
     @Slot(int, object)
     def _on_read_failed(self, _gen: int, error: JobError) -> None:
         log.error("cannot read the sidebar's folders and albums:\n%s", error.traceback)
-
-    def _follow_pairing(self, _answer) -> None:
-        """Count again when the RAW+JPEG setting changed: the window shows the photos again
-        under the new setting, and the counts follow what it shows."""
-        if self.settings.pair_raws != self._pairing:
-            self.refresh_now()
 
     def _on_status(self, status) -> None:
         self.sidebar.set_offline({r.path for r in status.roots
