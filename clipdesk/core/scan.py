@@ -20,8 +20,9 @@ PARTIAL_SUFFIXES = {".part", ".crdownload", ".download", ".tmp", ".partial"}
 
 
 def has_photo_suffix(name: str) -> bool:
-    """A suffix ClipDesk can decode: HEIC, HEIF and AVIF only with the pillow-heif extra, RAW
-    formats (``decode.RAW_SUFFIXES``) only when rawpy imports; videos (``VIDEO_SUFFIXES``)."""
+    """A suffix ClipDesk can decode: HEIC, HEIF and AVIF only when a HEIF reader imports
+    (pi-heif, a base dependency), RAW formats (``decode.RAW_SUFFIXES``) only when rawpy
+    imports; videos (``VIDEO_SUFFIXES``)."""
     suffix = os.path.splitext(name)[1].lower()
     return (suffix in PHOTO_SUFFIXES or (HEIF_AVAILABLE and suffix in HEIF_SUFFIXES)
             or (RAW_AVAILABLE and suffix in RAW_SUFFIXES) or suffix in VIDEO_SUFFIXES)

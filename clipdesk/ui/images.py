@@ -2,7 +2,7 @@
 
 Everything the app shows from a photo file goes through here: the preview, Copy image, "like
 this" chips, and the grid when a photo has no thumbnail. Qt's image readers lack formats that
-ClipDesk indexes (HEIC and AVIF, with pillow-heif) and would use a second set of rules for
+ClipDesk indexes (HEIC, with pi-heif) and would use a second set of rules for
 orientation and oversized images. Only the JPEG thumbnails ClipDesk writes itself are read by
 Qt (``thumbnails.read_thumbnail``): that is the grid's fast path. A video's frames are the
 core's too (``core.video.frame_at``).

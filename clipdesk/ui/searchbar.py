@@ -101,7 +101,7 @@ def clipboard_has_image() -> bool:
 
 
 def is_image_file(path: str) -> bool:
-    """A file ClipDesk can search with: any format it indexes (HEIC with pillow-heif)."""
+    """A file ClipDesk can search with: any format it indexes (HEIC with pi-heif)."""
     from clipdesk.core.scan import has_photo_suffix
 
     return bool(path) and has_photo_suffix(path) and os.path.isfile(path)
